@@ -1,0 +1,111 @@
+//! Settings: `cairn.toml` (in the current folder, or `--config` / `CAIRN_CONFIG`), overridden
+//! by `CAIRN_*` environment variables, overridden by flags.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub index: IndexConfig,
+    #[serde(default)]
+    pub chunking: ChunkingConfig,
+    #[serde(default)]
+    pub search: SearchConfig,
+    #[serde(default)]
+    pub models: ModelsConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingConfig {
+    /// Largest chunk in the embedding model's tokens.
+    pub max_tokens: usize,
+    pub overlap: usize,
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        ChunkingConfig {
+            max_tokens: 254,
+            overlap: 32,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    pub mode: String,
+    pub k: usize,
+    pub dense_weight: f32,
+    pub bm25_weight: f32,
+    pub rrf_k: f32,
+    pub candidates: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            mode: "hybrid".into(),
+            k: 10,
+            dense_weight: 1.0,
+            bm25_weight: 1.0,
+            rrf_k: 60.0,
+            candidates: 100,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// A folder holding the embedding model's files (like `--model-dir`).
+    pub dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the config file if there is one. A file named explicitly must exist.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("cairn.toml"), false),
+        };
+        if !path.exists() {
+            if required {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            return Ok(Config::default());
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| {
+            format!(
+                "config file {} is not valid (sections: [index] path; [chunking] max_tokens, overlap; \
+                 [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir)",
+                path.display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_sections_take_defaults_and_unknown_keys_fail() {
+        let c: Config = toml::from_str("[search]\nmode = \"bm25\"\nk = 5\ndense_weight = 1\nbm25_weight = 2\nrrf_k = 60\ncandidates = 50\n").unwrap();
+        assert_eq!(c.search.mode, "bm25");
+        assert_eq!(c.chunking.max_tokens, 254);
+        assert!(toml::from_str::<Config>("[search]\nmoed = 1\n").is_err());
+    }
+}

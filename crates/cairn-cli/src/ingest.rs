@@ -1,0 +1,115 @@
+//! `cairn ingest`.
+
+use crate::models::load_embedder;
+use crate::progress::Bar;
+use crate::Globals;
+use anyhow::{Context, Result};
+use cairn_core::Metadata;
+use cairn_ingest::{Chunker, ChunkerConfig, LoaderOptions};
+use cairn_rag::{IngestOptions, IngestReport, Indexer};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files and folders to index (folders are walked; hidden and .gitignored files skipped)
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Metadata added to every document, as key=value (repeatable)
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    meta: Vec<String>,
+    /// Remove documents whose files no longer exist
+    #[arg(long)]
+    prune: bool,
+    /// Largest chunk, in embedding-model tokens [config: chunking.max_tokens]
+    #[arg(long)]
+    chunk_tokens: Option<usize>,
+    /// Tokens shared by consecutive chunks [config: chunking.overlap]
+    #[arg(long)]
+    chunk_overlap: Option<usize>,
+    /// Skip files larger than this many bytes (JSONL corpora stream and are exempt)
+    #[arg(long, default_value_t = 20 * 1024 * 1024)]
+    max_file_size: u64,
+    /// Print the summary as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn parse_meta(pairs: &[String]) -> Result<Metadata> {
+    let mut m = Metadata::new();
+    for p in pairs {
+        let (k, v) = p
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .with_context(|| format!("--meta `{p}`: expected key=value, for example --meta team=search"))?;
+        m.insert(k.trim().to_string(), v.to_string().into());
+    }
+    Ok(m)
+}
+
+/// Builds the indexer from config and flags; shared with `eval beir`.
+pub fn indexer(g: &Globals, chunk_tokens: Option<usize>, overlap: Option<usize>) -> Result<Indexer> {
+    let loaded = load_embedder(g.model_dir.as_deref(), g.quiet)?;
+    let cfg = ChunkerConfig {
+        max_tokens: chunk_tokens.unwrap_or(g.config.chunking.max_tokens),
+        overlap: overlap.unwrap_or(g.config.chunking.overlap),
+    };
+    let max = cairn_core::Embedder::max_tokens(loaded.embedder.as_ref());
+    let chunker = Chunker::new(loaded.counter, cfg, max).context("--chunk-tokens / --chunk-overlap")?;
+    Ok(Indexer::new(loaded.embedder, chunker))
+}
+
+pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
+    let extra_meta = parse_meta(&a.meta)?;
+    let indexer = indexer(g, a.chunk_tokens, a.chunk_overlap)?;
+    let opts = IngestOptions {
+        loader: LoaderOptions {
+            max_file_bytes: a.max_file_size,
+            extra_meta,
+        },
+        prune: a.prune,
+        ..Default::default()
+    };
+    let bar = Bar::new(g.quiet || a.json);
+    let report = indexer
+        .ingest(&a.paths, &g.index, &opts, &bar)
+        .with_context(|| format!("ingesting into {}", g.index.display()))?;
+    bar.finish();
+    // Refresh the derived indexes now, so the first search does not pay for it.
+    cairn_store::Searcher::open(&g.index)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_summary(&report, g);
+    }
+    Ok(if report.nothing_ingested() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_summary(r: &IngestReport, g: &Globals) {
+    println!(
+        "{} files: {} added, {} updated, {} unchanged, {} removed, {} skipped; {} chunks embedded in {:.1}s ({})",
+        r.files,
+        r.added,
+        r.updated,
+        r.unchanged,
+        r.removed,
+        r.skipped.len(),
+        r.chunks,
+        r.elapsed.as_secs_f64(),
+        g.index.display()
+    );
+    if !r.skipped.is_empty() {
+        println!("skipped:");
+        for s in &r.skipped {
+            let at = s.line.map(|l| format!(":{l}")).unwrap_or_default();
+            println!("  {}{at}: {}", s.path, s.reason);
+        }
+    }
+    if r.nothing_ingested() {
+        println!("nothing could be ingested");
+    }
+}

@@ -1,0 +1,105 @@
+//! `cairn`: build, run and evaluate retrieval on one machine.
+
+mod config;
+mod eval;
+mod ingest;
+mod models;
+mod progress;
+mod search;
+mod snippet;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Index documents and search them: embedded, offline, no API key",
+    long_about = "cairn indexes folders of documents into an embedded index (SQLite + BM25 + \
+                  vectors) and searches them with dense, BM25 or hybrid retrieval.\n\n\
+                  Quick start:\n  cairn ingest docs/\n  cairn search \"how do I configure it?\""
+)]
+struct Cli {
+    /// Index folder [env: CAIRN_INDEX; config: index.path; default: ./.cairn]
+    #[arg(long, global = true, env = "CAIRN_INDEX")]
+    index: Option<PathBuf>,
+    /// Folder holding the embedding model's files, used instead of the cache and downloads
+    #[arg(long, global = true, env = "CAIRN_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+    /// Config file [env: CAIRN_CONFIG; default: ./cairn.toml if present]
+    #[arg(long, global = true, env = "CAIRN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print less: no progress bars or notes
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index files and folders (txt, md, html, source code, BEIR .jsonl)
+    Ingest(ingest::Args),
+    /// Search the index
+    Search(search::Args),
+    /// Evaluate retrieval quality
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+    /// Manage local model files
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Fetch (if needed) and verify the embedding model, then print where it is
+    Fetch,
+}
+
+pub struct Globals {
+    pub index: PathBuf,
+    /// True when the index folder was chosen (flag, environment or config), not defaulted.
+    pub index_chosen: bool,
+    pub model_dir: Option<PathBuf>,
+    pub quiet: bool,
+    pub config: config::Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let config = config::Config::load(cli.config.as_deref())?;
+    let chosen = cli.index.or_else(|| config.index.path.clone());
+    let index_chosen = chosen.is_some();
+    let index = chosen.unwrap_or_else(|| PathBuf::from(".cairn"));
+    let model_dir = cli.model_dir.or_else(|| config.models.dir.clone());
+    let g = Globals {
+        index,
+        index_chosen,
+        model_dir,
+        quiet: cli.quiet,
+        config,
+    };
+    match cli.command {
+        Command::Ingest(a) => ingest::run(&g, a),
+        Command::Search(a) => search::run(&g, a),
+        Command::Eval(c) => eval::run(&g, c),
+        Command::Models(ModelsCommand::Fetch) => {
+            let m = models::resolve(g.model_dir.as_deref())?;
+            println!("{} ({}): {}", cairn_models::MINILM_L6_V2.name, m.source, m.dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `cairn search`.
+
+use crate::models::load_embedder;
+use crate::snippet::snippet;
+use crate::Globals;
+use anyhow::{Context, Result};
+use cairn_core::{Embedder, Filter};
+use cairn_rag::{Retriever, SearchMode, SearchOptions};
+use cairn_store::Searcher;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to look for
+    query: String,
+    /// hybrid (RRF of dense and BM25), dense or bm25 [config: search.mode]
+    #[arg(long)]
+    mode: Option<SearchMode>,
+    /// Number of hits [config: search.k]
+    #[arg(short, long)]
+    k: Option<usize>,
+    /// Only hits whose metadata has key=value (repeatable; all must hold)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filter: Vec<String>,
+    /// RRF weight of the dense retriever [config: search.dense_weight]
+    #[arg(long)]
+    dense_weight: Option<f32>,
+    /// RRF weight of the BM25 retriever [config: search.bm25_weight]
+    #[arg(long)]
+    bm25_weight: Option<f32>,
+    /// Print hits as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// Search options from config, overridden by flags.
+pub fn options(g: &Globals, mode: Option<SearchMode>, k: Option<usize>) -> Result<SearchOptions> {
+    let c = &g.config.search;
+    let mode = match mode {
+        Some(m) => m,
+        None => c
+            .mode
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("config search.mode: {e}"))?,
+    };
+    Ok(SearchOptions {
+        mode,
+        k: k.unwrap_or(c.k),
+        dense_weight: c.dense_weight,
+        bm25_weight: c.bm25_weight,
+        rrf_k: c.rrf_k,
+        candidates: c.candidates,
+        ..Default::default()
+    })
+}
+
+/// Opens the index, loading the embedder only when the mode needs it.
+pub fn retriever(g: &Globals, mode: SearchMode) -> Result<Retriever> {
+    let searcher = Searcher::open(&g.index)?;
+    let embedder: Option<Arc<dyn Embedder>> = match mode {
+        SearchMode::Bm25 => None,
+        _ => Some(load_embedder(g.model_dir.as_deref(), g.quiet)?.embedder),
+    };
+    Ok(Retriever::new(searcher, embedder)?)
+}
+
+pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
+    let mut opts = options(g, a.mode, a.k)?;
+    opts.filter = Filter::parse(&a.filter).context("--filter")?;
+    if let Some(w) = a.dense_weight {
+        opts.dense_weight = w;
+    }
+    if let Some(w) = a.bm25_weight {
+        opts.bm25_weight = w;
+    }
+    if a.query.trim().is_empty() {
+        anyhow::bail!("the query is empty: pass some text to search for");
+    }
+    let r = retriever(g, opts.mode)?;
+    let hits = r.search(&a.query, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "query": a.query,
+            "mode": opts.mode.as_str(),
+            "hits": hits,
+        }))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if hits.is_empty() {
+        println!("no results");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tty = std::io::stdout().is_terminal();
+    let (open, close) = if tty { ("\x1b[1;33m", "\x1b[0m") } else { ("**", "**") };
+    for h in &hits {
+        let heading = if h.chunk.heading_path.is_empty() {
+            String::new()
+        } else {
+            format!(" › {}", h.chunk.heading_path.join(" › "))
+        };
+        let score = match opts.mode {
+            SearchMode::Hybrid => format!(
+                "{:.4} (dense {}, bm25 {})",
+                h.score,
+                h.scores.dense_rank.map(|r| format!("#{r}")).unwrap_or("-".into()),
+                h.scores.bm25_rank.map(|r| format!("#{r}")).unwrap_or("-".into())
+            ),
+            _ => format!("{:.4}", h.score),
+        };
+        println!("{:>2}. {}{}  [{}]", h.rank, display_source(&h.source, h.chunk.metadata.get("line")), heading, score);
+        println!("    {}", snippet(&h.chunk.text, &a.query, 240, open, close));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A source path relative to the current folder when it is under it.
+fn display_source(source: &str, line: Option<&serde_json::Value>) -> String {
+    let cwd = std::env::current_dir().ok();
+    let shown = cwd
+        .and_then(|c| std::path::Path::new(source).strip_prefix(c).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| source.to_string());
+    match line {
+        Some(l) => format!("{shown}:{l}"),
+        None => shown,
+    }
+}

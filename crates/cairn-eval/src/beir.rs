@@ -1,0 +1,203 @@
+//! BEIR-format datasets (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`) and the run
+//! that scores a retriever on one.
+
+use crate::metrics::{mrr_at, ndcg_at, recall_at, Qrels};
+use cairn_rag::{Retriever, SearchError, SearchMode, SearchOptions};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BeirError {
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{path}:{line}: {reason}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error(transparent)]
+    Search(#[from] SearchError),
+}
+
+impl cairn_core::Classify for BeirError {
+    fn class(&self) -> cairn_core::ErrorClass {
+        match self {
+            BeirError::Search(e) => e.class(),
+            _ => cairn_core::ErrorClass::InvalidInput,
+        }
+    }
+}
+
+pub struct BeirDataset {
+    pub dir: PathBuf,
+    pub corpus: PathBuf,
+    /// Queries that have judgements in the split, in file order.
+    pub queries: Vec<(String, String)>,
+    pub qrels: Qrels,
+}
+
+fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, BeirError> {
+    std::fs::File::open(path)
+        .map(std::io::BufReader::new)
+        .map_err(|e| BeirError::File {
+            path: path.to_path_buf(),
+            reason: format!("{e} (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)"),
+        })
+}
+
+/// Reads queries and qrels; queries without judgements in the split are skipped.
+pub fn load_dataset(dir: &Path, split: &str) -> Result<BeirDataset, BeirError> {
+    let corpus = dir.join("corpus.jsonl");
+    if !corpus.is_file() {
+        return Err(BeirError::File {
+            path: corpus,
+            reason: "missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)".into(),
+        });
+    }
+    let qrels_path = dir.join("qrels").join(format!("{split}.tsv"));
+    let mut qrels: Qrels = HashMap::new();
+    for (i, line) in open(&qrels_path)?.lines().enumerate() {
+        let line = line.map_err(|e| BeirError::File {
+            path: qrels_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let cols: Vec<&str> = line.split('\t').collect();
+        if line.trim().is_empty() || (i == 0 && cols.first() == Some(&"query-id")) {
+            continue;
+        }
+        let bad = |reason: &str| BeirError::Line {
+            path: qrels_path.clone(),
+            line: i + 1,
+            reason: reason.to_string(),
+        };
+        if cols.len() < 3 {
+            return Err(bad("expected query-id<TAB>corpus-id<TAB>score"));
+        }
+        let score: i32 = cols[2].trim().parse().map_err(|_| bad("score is not an integer"))?;
+        qrels
+            .entry(cols[0].to_string())
+            .or_default()
+            .insert(cols[1].to_string(), score);
+    }
+    let queries_path = dir.join("queries.jsonl");
+    let mut queries = Vec::new();
+    for (i, line) in open(&queries_path)?.lines().enumerate() {
+        let line = line.map_err(|e| BeirError::File {
+            path: queries_path.clone(),
+            reason: e.to_string(),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| BeirError::Line {
+            path: queries_path.clone(),
+            line: i + 1,
+            reason: format!("malformed JSON: {e}"),
+        })?;
+        let id = match &v["_id"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => continue,
+        };
+        if qrels.contains_key(&id) {
+            queries.push((id, v["text"].as_str().unwrap_or("").to_string()));
+        }
+    }
+    Ok(BeirDataset {
+        dir: dir.to_path_buf(),
+        corpus,
+        queries,
+        qrels,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub mode: SearchMode,
+    /// Documents retrieved per query (the deepest cut measured).
+    pub k: usize,
+    pub search: SearchOptions,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            mode: SearchMode::Hybrid,
+            k: 100,
+            search: SearchOptions::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub dataset: String,
+    pub split: String,
+    pub mode: String,
+    pub queries: usize,
+    #[serde(rename = "ndcg@10")]
+    pub ndcg_10: f64,
+    #[serde(rename = "recall@10")]
+    pub recall_10: f64,
+    #[serde(rename = "recall@100")]
+    pub recall_100: f64,
+    #[serde(rename = "mrr@10")]
+    pub mrr_10: f64,
+    pub query_latency_ms_p50: f64,
+    pub query_latency_ms_p95: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[idx]
+}
+
+/// Runs every judged query and averages the metrics over them. Chunk hits are collapsed to
+/// documents (a document ranks where its best chunk ranks), since qrels judge documents.
+pub fn evaluate(retriever: &Retriever, ds: &BeirDataset, split: &str, opts: &EvalOptions) -> Result<EvalReport, BeirError> {
+    let mut search = opts.search.clone();
+    search.mode = opts.mode;
+    // Chunks per document vary; ask for enough chunks to fill k documents.
+    search.k = (opts.k * 10).max(search.k);
+    search.candidates = search.candidates.max(search.k);
+    let (mut ndcg, mut r10, mut r100, mut mrr) = (0.0, 0.0, 0.0, 0.0);
+    let mut lat = Vec::with_capacity(ds.queries.len());
+    for (qid, text) in &ds.queries {
+        let t = Instant::now();
+        let ranked = retriever.rank(text, &search)?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        let mut seen = HashSet::new();
+        let docs: Vec<&str> = ranked
+            .iter()
+            .map(|s| retriever.searcher.doc_id(s.pos))
+            .filter(|d| seen.insert(*d) && *d != qid.as_str())
+            .take(opts.k)
+            .collect();
+        let rels = &ds.qrels[qid];
+        ndcg += ndcg_at(10, &docs, rels);
+        r10 += recall_at(10, &docs, rels);
+        r100 += recall_at(100, &docs, rels);
+        mrr += mrr_at(10, &docs, rels);
+    }
+    let n = ds.queries.len().max(1) as f64;
+    lat.sort_by(|a, b| a.total_cmp(b));
+    Ok(EvalReport {
+        dataset: ds.dir.display().to_string(),
+        split: split.to_string(),
+        mode: opts.mode.as_str().to_string(),
+        queries: ds.queries.len(),
+        ndcg_10: ndcg / n,
+        recall_10: r10 / n,
+        recall_100: r100 / n,
+        mrr_10: mrr / n,
+        query_latency_ms_p50: percentile(&lat, 0.5),
+        query_latency_ms_p95: percentile(&lat, 0.95),
+    })
+}

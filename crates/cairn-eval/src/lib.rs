@@ -1,0 +1,8 @@
+//! Evaluation: retrieval metrics computed as pytrec_eval / BEIR compute them, and the BEIR
+//! runner that drives the same ingest and search code users run.
+
+pub mod beir;
+pub mod metrics;
+
+pub use beir::{evaluate, load_dataset, BeirDataset, BeirError, EvalOptions, EvalReport};
+pub use metrics::{mrr_at, ndcg_at, recall_at, Qrels};

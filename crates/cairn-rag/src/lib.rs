@@ -1,0 +1,9 @@
+//! Retrieval: the ingest pipeline that fills an index, the retrievers over it, and fusion.
+
+pub mod fusion;
+pub mod indexer;
+pub mod search;
+
+pub use fusion::reciprocal_rank_fusion;
+pub use indexer::{IngestError, IngestOptions, IngestProgress, IngestReport, Indexer, NoProgress, Skipped};
+pub use search::{Retriever, SearchError, SearchMode, SearchOptions};

@@ -1,0 +1,17 @@
+//! The embedded index: SQLite (WAL) is the system of record; the BM25 and vector indexes are
+//! derived from it, stamped with the generation they reflect, and rebuilt when stale.
+
+pub mod bm25;
+pub mod codec;
+pub mod db;
+pub mod derived;
+pub mod error;
+pub mod lexer;
+pub mod topk;
+pub mod vector;
+
+pub use bm25::{Bm25Index, Bm25Params};
+pub use db::{DocWrite, Index, IndexInfo, StoredDoc};
+pub use derived::Searcher;
+pub use error::StoreError;
+pub use vector::FlatIndex;

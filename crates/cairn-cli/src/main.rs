@@ -1,5 +1,6 @@
 //! `cairn`: build, run and evaluate retrieval on one machine.
 
+mod bench;
 mod config;
 mod eval;
 mod ingest;
@@ -48,6 +49,15 @@ enum Command {
     /// Evaluate retrieval quality
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    /// Show what an index holds
+    Info {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure speed (see BENCHMARKS.md)
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Manage local model files
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -96,6 +106,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(a) => ingest::run(&g, a),
         Command::Search(a) => search::run(&g, a),
         Command::Eval(c) => eval::run(&g, c),
+        Command::Bench(c) => bench::run(&g, c),
+        Command::Info { json } => {
+            let i = cairn_store::Index::open(&g.index)?.info()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "index": g.index, "model": i.model, "dim": i.dim,
+                        "generation": i.generation, "documents": i.documents, "chunks": i.chunks,
+                    })
+                );
+            } else {
+                println!(
+                    "{}: {} documents, {} chunks, model {} ({}-d), generation {}",
+                    g.index.display(), i.documents, i.chunks, i.model, i.dim, i.generation
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Models(ModelsCommand::Fetch) => {
             let m = models::resolve(g.model_dir.as_deref())?;
             println!("{} ({}): {}", cairn_models::MINILM_L6_V2.name, m.source, m.dir.display());

@@ -5,6 +5,7 @@
 //! sha256 before it is used.
 
 pub mod bert;
+pub mod math;
 pub mod resolver;
 pub mod specs;
 pub mod tokens;

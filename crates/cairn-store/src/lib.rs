@@ -6,6 +6,7 @@ pub mod codec;
 pub mod db;
 pub mod derived;
 pub mod error;
+pub mod hnsw;
 pub mod lexer;
 pub mod topk;
 pub mod vector;

@@ -1,0 +1,47 @@
+//! Helpers for running the real `cairn` binary in tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn cairn() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    c.env_remove("CAIRN_INDEX").env_remove("CAIRN_CONFIG");
+    c
+}
+
+/// Runs cairn with `args`, returning (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out: Output = cairn().args(args).output().expect("run cairn");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub fn samples() -> PathBuf {
+    repo_root().join("samples/corpus")
+}
+
+/// The BEIR SciFact copy beside the checkout (or `CAIRN_SCIFACT_DIR`). Tests that need it fail
+/// loudly when it is missing rather than skip.
+pub fn scifact() -> PathBuf {
+    let dir = std::env::var_os("CAIRN_SCIFACT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/data/beir/scifact"));
+    assert!(
+        dir.join("corpus.jsonl").is_file(),
+        "SciFact not found at {} (set CAIRN_SCIFACT_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}

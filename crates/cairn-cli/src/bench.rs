@@ -22,6 +22,38 @@ pub enum BenchCommand {
     Bm25(Bm25Args),
     /// Search latency over an existing index, with and without query embedding
     Search(SearchArgs),
+    /// HNSW recall@10 against exact search and queries/s, on synthetic clustered vectors or
+    /// on the vectors of an index; writes the vectors for the hnswlib side with --dump-dir
+    Hnsw(HnswArgs),
+}
+
+#[derive(clap::Args)]
+pub struct HnswArgs {
+    /// Use the chunk vectors of this index instead of synthetic ones (queries are held out)
+    #[arg(long)]
+    from_index: Option<PathBuf>,
+    /// Synthetic vectors: how many
+    #[arg(long, default_value_t = 100_000)]
+    n: usize,
+    #[arg(long, default_value_t = 384)]
+    dim: usize,
+    #[arg(long, default_value_t = 1000)]
+    clusters: usize,
+    /// Held-out query vectors
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// ef values to measure, comma-separated
+    #[arg(long, default_value = "16,32,64,128,256")]
+    ef: String,
+    /// Write base.f32, queries.f32 and params.json here for bench/hnsw_compare.py
+    #[arg(long)]
+    dump_dir: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -92,7 +124,86 @@ pub fn run(g: &Globals, c: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Embed(a) => embed(g, a),
         BenchCommand::Bm25(a) => bm25(a),
         BenchCommand::Search(a) => search(g, a),
+        BenchCommand::Hnsw(a) => hnsw(a),
     }
+}
+
+fn hnsw(a: HnswArgs) -> Result<ExitCode> {
+    use cairn_store::hnsw::{synthetic_clustered, Hnsw, HnswParams};
+    use cairn_store::FlatIndex;
+    let (all, source) = match &a.from_index {
+        Some(dir) => {
+            let s = cairn_store::Searcher::open_with(dir, usize::MAX)?;
+            (s.vectors().clone(), format!("index {}", dir.display()))
+        }
+        None => (
+            synthetic_clustered(a.n + a.queries, a.dim, a.clusters, 42),
+            format!("synthetic clustered ({} clusters)", a.clusters),
+        ),
+    };
+    let dim = all.dim();
+    let total = all.len();
+    anyhow::ensure!(total > a.queries, "need more than {} vectors, have {total}", a.queries);
+    // Hold out evenly spaced queries.
+    let step = total / a.queries;
+    let mut base = Vec::with_capacity((total - a.queries) * dim);
+    let mut queries = Vec::with_capacity(a.queries * dim);
+    for i in 0..total {
+        let v = all.get(i as u32);
+        if i % step == 0 && queries.len() < a.queries * dim {
+            queries.extend_from_slice(v);
+        } else {
+            base.extend_from_slice(v);
+        }
+    }
+    let base = FlatIndex::from_data(dim, base);
+    let queries = FlatIndex::from_data(dim, queries);
+    if let Some(d) = &a.dump_dir {
+        std::fs::create_dir_all(d)?;
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        std::fs::write(d.join("base.f32"), bytes(base.data()))?;
+        std::fs::write(d.join("queries.f32"), bytes(queries.data()))?;
+        std::fs::write(
+            d.join("params.json"),
+            json!({"dim": dim, "m": a.m, "ef_construction": a.ef_construction, "ef": a.ef}).to_string(),
+        )?;
+    }
+    let nq = queries.len();
+    let t = Instant::now();
+    let exact: Vec<Vec<u32>> = (0..nq)
+        .map(|i| base.search(queries.get(i as u32), 10, None).into_iter().map(|x| x.0).collect())
+        .collect();
+    let exact_qps = nq as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let params = HnswParams { m: a.m, ef_construction: a.ef_construction, ..Default::default() };
+    let graph = Hnsw::build(&base, params);
+    let build_s = t.elapsed().as_secs_f64();
+    let mut rows = Vec::new();
+    for ef in a.ef.split(',').filter_map(|e| e.trim().parse::<usize>().ok()) {
+        let t = Instant::now();
+        let got: Vec<Vec<u32>> = (0..nq)
+            .map(|i| graph.search(&base, queries.get(i as u32), 10, ef, None).into_iter().map(|x| x.0).collect())
+            .collect();
+        let qps = nq as f64 / t.elapsed().as_secs_f64();
+        let hits: usize = got.iter().zip(&exact).map(|(g, e)| g.iter().filter(|x| e.contains(x)).count()).sum();
+        rows.push(json!({"ef": ef, "recall@10": hits as f64 / (nq * 10) as f64, "queries_per_s": qps}));
+    }
+    let report = json!({
+        "vectors": base.len(), "dim": dim, "queries": nq, "source": source, "m": a.m,
+        "ef_construction": a.ef_construction, "build_s": build_s, "exact_queries_per_s": exact_qps,
+        "hnsw": rows,
+    });
+    if a.json {
+        println!("{report}");
+    } else {
+        println!("{} vectors ({dim}-d, {source}), {nq} queries, one thread", base.len());
+        println!("  exact: {exact_qps:.0} q/s");
+        println!("  HNSW M={} efC={}: built in {build_s:.1}s", a.m, a.ef_construction);
+        for r in &rows {
+            println!("    ef={:<4} recall@10 {:.4}  {:.0} q/s", r["ef"], r["recall@10"].as_f64().unwrap_or(0.0), r["queries_per_s"].as_f64().unwrap_or(0.0));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_queries(path: &PathBuf) -> Result<Vec<(String, String)>> {

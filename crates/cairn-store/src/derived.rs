@@ -6,13 +6,28 @@ use crate::bm25::{Bm25Index, Bm25Params};
 use crate::codec::{Reader, Writer};
 use crate::db::{blob_to_vec, row_to_doc, Index, IndexInfo, StoredDoc};
 use crate::error::StoreError;
+use crate::hnsw::{Hnsw, HnswParams};
 use crate::vector::FlatIndex;
 use cairn_core::{Chunk, Filter, Metadata};
 use rusqlite::params;
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"CAIRNDV1";
+const MAGIC: &[u8; 8] = b"CAIRNDV2";
 const FILE: &str = "derived.bin";
+
+/// Below this many chunks exact search is fast enough (and exact); above it an HNSW graph is
+/// built. `CAIRN_HNSW_MIN_CHUNKS` overrides it.
+pub const HNSW_MIN_CHUNKS: usize = 20_000;
+
+/// Candidates an HNSW query keeps (at least k).
+const EF_SEARCH: usize = 128;
+
+fn hnsw_min_chunks() -> usize {
+    std::env::var("CAIRN_HNSW_MIN_CHUNKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(HNSW_MIN_CHUNKS)
+}
 
 struct DocEntry {
     id: String,
@@ -28,19 +43,31 @@ pub struct Searcher {
     docs: Vec<DocEntry>,
     vectors: FlatIndex,
     bm25: Bm25Index,
+    hnsw: Option<Hnsw>,
     /// True when this open rebuilt the derived indexes (rather than loading the cache).
     pub rebuilt: bool,
 }
 
 impl Searcher {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, hnsw_min_chunks())
+    }
+
+    /// As `open`, building an HNSW graph when the index holds at least `hnsw_min` chunks.
+    pub fn open_with(dir: &Path, hnsw_min: usize) -> Result<Self, StoreError> {
         let index = Index::open(dir)?;
         let generation = index.generation()?;
         let info = index.info()?;
+        let want_hnsw = info.chunks as usize >= hnsw_min;
         if let Some(s) = Self::load_cache(&index, generation, info.dim) {
-            return Ok(s);
+            if s.hnsw.is_some() == want_hnsw {
+                return Ok(s);
+            }
         }
-        let s = Self::rebuild(index, generation, info.dim)?;
+        let mut s = Self::rebuild(index, generation, info.dim)?;
+        if want_hnsw && !s.is_empty() {
+            s.hnsw = Some(Hnsw::build(&s.vectors, HnswParams::default()));
+        }
         // A reader that cannot write the cache (read-only folder) still works.
         let _ = s.save_cache();
         Ok(s)
@@ -131,6 +158,7 @@ impl Searcher {
             docs,
             vectors,
             bm25,
+            hnsw: None,
             rebuilt: true,
         })
     }
@@ -153,6 +181,13 @@ impl Searcher {
         }
         w.f32s(self.vectors.data());
         self.bm25.write_to(&mut w);
+        match &self.hnsw {
+            Some(h) => {
+                w.u32(1);
+                h.write_to(&mut w);
+            }
+            None => w.u32(0),
+        }
         let mut bytes = MAGIC.to_vec();
         bytes.extend(w.into_inner());
         let dir = self.index.dir();
@@ -186,7 +221,11 @@ impl Searcher {
         }
         let vectors = FlatIndex::from_data(dim, r.f32s(n * dim)?);
         let bm25 = Bm25Index::read_from(&mut r)?;
-        if bm25.len() != n || !r.is_at_end() {
+        let hnsw = match r.u32()? {
+            0 => None,
+            _ => Some(Hnsw::read_from(&mut r)?),
+        };
+        if bm25.len() != n || hnsw.as_ref().is_some_and(|h| h.len() != n) || !r.is_at_end() {
             return None;
         }
         let index = Index::open(index.dir()).ok()?;
@@ -198,6 +237,7 @@ impl Searcher {
             docs,
             vectors,
             bm25,
+            hnsw,
             rebuilt: false,
         })
     }
@@ -211,11 +251,22 @@ impl Searcher {
         Some(self.chunk_doc.iter().map(|&d| ok[d as usize]).collect())
     }
 
-    /// Nearest chunks by cosine.
+    /// True when dense search goes through an HNSW graph (large indexes).
+    pub fn uses_hnsw(&self) -> bool {
+        self.hnsw.is_some()
+    }
+
+    /// Nearest chunks by cosine: HNSW on large indexes, exact search on small ones and under
+    /// selective filters (where a graph walk would visit mostly rejected nodes).
     pub fn dense(&self, query: &[f32], k: usize, allow: Option<&[bool]>) -> Vec<(u32, f32)> {
-        match allow {
-            Some(a) => self.vectors.search(query, k, Some(&|p: u32| a[p as usize])),
-            None => self.vectors.search(query, k, None),
+        let ef = EF_SEARCH.max(k);
+        match (allow, &self.hnsw) {
+            (None, Some(h)) => h.search(&self.vectors, query, k, ef, None),
+            (Some(a), Some(h)) if a.iter().filter(|&&x| x).count() * 10 >= a.len() => {
+                h.search(&self.vectors, query, k, ef * 2, Some(&|p: u32| a[p as usize]))
+            }
+            (Some(a), _) => self.vectors.search(query, k, Some(&|p: u32| a[p as usize])),
+            (None, None) => self.vectors.search(query, k, None),
         }
     }
 

@@ -426,35 +426,45 @@ impl Hnsw {
     }
 }
 
+/// Clustered unit vectors for tests and benchmarks: `clusters` random centres with Gaussian-ish
+/// noise around each. Uniform random vectors are a degenerate case for every HNSW.
+pub fn synthetic_clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> FlatIndex {
+    let mut s = seed | 1;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| (0..dim).map(|_| rnd()).collect()).collect();
+    let mut f = FlatIndex::new(dim);
+    let mut v = vec![0f32; dim];
+    for i in 0..n {
+        let c = &centres[(i * 7919) % clusters];
+        for (x, m) in v.iter_mut().zip(c) {
+            // Sum of three uniforms: roughly Gaussian noise.
+            *x = m + 0.25 * (rnd() + rnd() + rnd());
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        f.push(&v);
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Clustered unit vectors: uniform random ones are a degenerate case for any HNSW.
-    pub fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> FlatIndex {
-        let mut s = seed | 1;
-        let mut rnd = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
-        };
-        let centres: Vec<Vec<f32>> = (0..clusters).map(|_| (0..dim).map(|_| rnd()).collect()).collect();
-        let mut f = FlatIndex::new(dim);
-        for i in 0..n {
-            let c = &centres[i % clusters];
-            let mut v: Vec<f32> = c.iter().map(|x| x + 0.35 * rnd()).collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.iter_mut().for_each(|x| *x /= norm);
-            f.push(&v);
-        }
-        f
+    fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> FlatIndex {
+        synthetic_clustered(n, dim, clusters, seed)
     }
 
     #[test]
     fn recall_against_exact_search_on_clustered_data() {
-        let data = clustered(4000, 32, 40, 7);
-        let queries = clustered(100, 32, 40, 99);
+        let all = clustered(4100, 32, 40, 7);
+        let data = FlatIndex::from_data(32, all.data()[..4000 * 32].to_vec());
+        let queries = FlatIndex::from_data(32, all.data()[4000 * 32..].to_vec());
         let h = Hnsw::build(&data, HnswParams { m: 12, ef_construction: 100, seed: 1 });
         let mut hit = 0;
         for i in 0..queries.len() {

@@ -4,6 +4,6 @@
 # Usage: bench/embed_throughput.sh VENV_PYTHON MODEL_DIR SCIFACT_DIR [LIMIT]
 set -euo pipefail
 py=$1 model=$2 sf=$3 limit=${4:-1000}
-cairn="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}/release/cairn"
+cairn="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}/debug/cairn"  # numeric crates build at opt-level 3 (Cargo.toml)
 echo "sentence-transformers: $("$py" "$(dirname "$0")/st_embed.py" "$model" "$sf/corpus.jsonl" --limit "$limit" --batch-size 32 --threads 2 2>/dev/null)"
 echo "cairn:                 $(RAYON_NUM_THREADS=2 "$cairn" bench embed "$sf/corpus.jsonl" --model-dir "$model" --limit "$limit" --batch-size 32 --json)"

@@ -19,6 +19,17 @@ pub struct Document {
     pub metadata: Metadata,
 }
 
+impl Chunk {
+    /// What retrievers index and embed: the context header, then the text.
+    pub fn indexed_text(&self) -> String {
+        if self.context.is_empty() {
+            self.text.clone()
+        } else {
+            format!("{}\n{}", self.context, self.text)
+        }
+    }
+}
+
 /// A span of a document sized for the embedding model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Chunk {
@@ -32,6 +43,10 @@ pub struct Chunk {
     pub end: usize,
     /// Markdown headings enclosing the chunk, outermost first.
     pub heading_path: Vec<String>,
+    /// A short header (document title, heading path) indexed and embedded with the text, so a
+    /// chunk cut from the middle of a document still says what it is about. Not in the span.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub context: String,
     pub metadata: Metadata,
 }
 

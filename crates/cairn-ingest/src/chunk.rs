@@ -35,9 +35,10 @@ impl ChunkSizer for Sizer {
 pub struct Chunker {
     counter: Arc<dyn TokenCounter>,
     config: ChunkerConfig,
-    text: TextSplitter<Sizer>,
-    markdown: MarkdownSplitter<Sizer>,
 }
+
+/// Bumped whenever chunk boundaries or headers change, so re-ingesting re-chunks.
+pub const CHUNKER_VERSION: u32 = 2;
 
 impl Chunker {
     /// `model_max_tokens` is the model's limit including its two special tokens; the chunk
@@ -57,38 +58,50 @@ impl Chunker {
                 size: config.max_tokens,
             });
         }
-        let cfg = |c: &Arc<dyn TokenCounter>| {
-            ChunkConfig::new(config.max_tokens)
-                .with_sizer(Sizer(c.clone()))
-                .with_overlap(config.overlap)
-                .expect("overlap checked above")
-        };
-        Ok(Chunker {
-            text: TextSplitter::new(cfg(&counter)),
-            markdown: MarkdownSplitter::new(cfg(&counter)),
-            counter,
-            config,
-        })
+        Ok(Chunker { counter, config })
     }
 
     pub fn config(&self) -> ChunkerConfig {
         self.config
     }
 
-    /// Splits a document into chunks carrying its metadata and their byte spans.
+    /// The chunk capacity left once a header of `header_tokens` is set before it. A header
+    /// may take at most a quarter of the budget; a longer one is dropped (returns `None`).
+    fn capacity(&self, header: &str) -> Option<(usize, usize)> {
+        if header.is_empty() {
+            return Some((self.config.max_tokens, 0));
+        }
+        let t = self.counter.count_tokens(header) + 1;
+        (t <= self.config.max_tokens / 4).then(|| (self.config.max_tokens - t, t))
+    }
+
+    fn chunk_config(&self, capacity: usize) -> ChunkConfig<Sizer> {
+        ChunkConfig::new(capacity)
+            .with_sizer(Sizer(self.counter.clone()))
+            .with_overlap(self.config.overlap.min(capacity / 2))
+            .expect("overlap is below capacity")
+    }
+
+    /// Splits a document into chunks carrying its metadata, their byte spans and a context
+    /// header (title and heading path) sized into the same token budget.
     pub fn chunk(&self, doc: &Document) -> Vec<Chunk> {
-        let spans: Vec<(usize, usize, Vec<String>)> = if doc.kind == "markdown" {
-            self.markdown_spans(&doc.text)
+        let title = doc.title.as_deref().unwrap_or("").trim();
+        let spans: Vec<(usize, usize, Vec<String>, String)> = if doc.kind == "markdown" {
+            self.markdown_spans(&doc.text, title)
         } else {
-            self.text
+            let (cap, header) = match self.capacity(title) {
+                Some((cap, _)) => (cap, title.to_string()),
+                None => (self.config.max_tokens, String::new()),
+            };
+            TextSplitter::new(self.chunk_config(cap))
                 .chunk_indices(&doc.text)
-                .map(|(s, c)| (s, s + c.len(), Vec::new()))
+                .map(|(s, c)| (s, s + c.len(), Vec::new(), header_unless_present(&header, c)))
                 .collect()
         };
         spans
             .into_iter()
             .enumerate()
-            .map(|(i, (start, end, heading_path))| Chunk {
+            .map(|(i, (start, end, heading_path, context))| Chunk {
                 id: format!("{}#{}", doc.id, i),
                 doc_id: doc.id.clone(),
                 ordinal: i as u32,
@@ -96,31 +109,41 @@ impl Chunker {
                 start,
                 end,
                 heading_path,
+                context,
                 metadata: doc.metadata.clone(),
             })
             .collect()
     }
 
-    fn markdown_spans(&self, text: &str) -> Vec<(usize, usize, Vec<String>)> {
-        let mut pieces: Vec<(usize, usize, Vec<String>)> = Vec::new();
+    fn markdown_spans(&self, text: &str, title: &str) -> Vec<(usize, usize, Vec<String>, String)> {
+        let mut pieces: Vec<(usize, usize, Vec<String>, String, usize)> = Vec::new();
         for b in markdown::blocks(text) {
+            let mut parts: Vec<&str> = Vec::new();
+            if !title.is_empty() && b.heading_path.first().map(String::as_str) != Some(title) {
+                parts.push(title);
+            }
+            parts.extend(b.heading_path.iter().map(String::as_str));
+            let header = parts.join(" › ");
+            let (cap, header) = match self.capacity(&header) {
+                Some((cap, _)) => (cap, header),
+                None => (self.config.max_tokens, String::new()),
+            };
             let body = &text[b.start..b.end];
-            if b.fenced && self.counter.count_tokens(body) <= self.config.max_tokens {
-                pieces.push((b.start, b.end, b.heading_path));
+            if b.fenced && self.counter.count_tokens(body) <= cap {
+                pieces.push((b.start, b.end, b.heading_path, header, cap));
                 continue;
             }
-            for (s, c) in self.markdown.chunk_indices(body) {
-                pieces.push((b.start + s, b.start + s + c.len(), b.heading_path.clone()));
+            for (s, c) in MarkdownSplitter::new(self.chunk_config(cap)).chunk_indices(body) {
+                pieces.push((b.start + s, b.start + s + c.len(), b.heading_path.clone(), header.clone(), cap));
             }
         }
         // Pack neighbouring small pieces of one section back together while they fit.
-        let mut out: Vec<(usize, usize, Vec<String>)> = Vec::new();
+        let mut out: Vec<(usize, usize, Vec<String>, String, usize)> = Vec::new();
         for p in pieces {
             if let Some(last) = out.last_mut() {
                 if last.2 == p.2
                     && last.1 <= p.0
-                    && self.counter.count_tokens(text[last.0..p.1].trim())
-                        <= self.config.max_tokens
+                    && self.counter.count_tokens(text[last.0..p.1].trim()) <= last.4.min(p.4)
                 {
                     last.1 = p.1;
                     continue;
@@ -130,13 +153,26 @@ impl Chunker {
         }
         // Trim surrounding whitespace so spans point at the content.
         out.into_iter()
-            .filter_map(|(s, e, h)| {
+            .filter_map(|(s, e, h, header, _)| {
                 let slice = &text[s..e];
                 let lead = slice.len() - slice.trim_start().len();
                 let trail = slice.len() - slice.trim_end().len();
-                (s + lead < e - trail).then(|| (s + lead, e - trail, h))
+                (s + lead < e - trail).then(|| {
+                    let body = &text[s + lead..e - trail];
+                    (s + lead, e - trail, h, header_unless_present(&header, body))
+                })
             })
             .collect()
+    }
+}
+
+/// The header, unless the chunk already opens with it (a first chunk holding the title).
+fn header_unless_present(header: &str, chunk: &str) -> String {
+    let head = chunk.trim_start().trim_start_matches('#').trim_start();
+    if header.is_empty() || head.starts_with(header) {
+        String::new()
+    } else {
+        header.to_string()
     }
 }
 
@@ -192,6 +228,19 @@ mod tests {
     }
 
     #[test]
+    fn later_chunks_carry_the_title_as_context_within_the_budget() {
+        let text = (0..300).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let mut d = doc("text", &format!("Big Title {text}"));
+        d.title = Some("Big Title".into());
+        let chunks = chunker(50, 0).chunk(&d);
+        assert_eq!(chunks[0].context, "", "the first chunk opens with the title");
+        for c in &chunks[1..] {
+            assert_eq!(c.context, "Big Title");
+            assert!(Words.count_tokens(&c.indexed_text()) <= 50, "{}", c.indexed_text());
+        }
+    }
+
+    #[test]
     fn limit_is_clamped_to_the_model_maximum() {
         let c = Chunker::new(
             Arc::new(Words),
@@ -226,6 +275,7 @@ mod tests {
             .expect("code chunk");
         assert!(fence.text.contains("let x19 = 19;"), "fence was split: {}", fence.text);
         assert_eq!(fence.heading_path, vec!["Guide", "Setup"]);
+        assert_eq!(fence.context, "Guide › Setup");
         let last = chunks.last().unwrap();
         assert_eq!(last.heading_path, vec!["Guide", "Use"]);
         assert!(last.text.contains("short text"));

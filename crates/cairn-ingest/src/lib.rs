@@ -5,6 +5,6 @@ pub mod load;
 pub mod markdown;
 pub mod walk;
 
-pub use chunk::{ChunkError, Chunker, ChunkerConfig};
+pub use chunk::{ChunkError, Chunker, ChunkerConfig, CHUNKER_VERSION};
 pub use load::{kind_for_path, load_file, LoadError, Loaded, LoaderOptions};
 pub use walk::{walk, WalkEntry};

@@ -4,7 +4,7 @@
 //! rerun skips those documents by content hash and carries on with the rest.
 
 use cairn_core::{Classify, Document, EmbedError, Embedder, ErrorClass, Metadata};
-use cairn_ingest::{load_file, walk, Chunker, LoadError, LoaderOptions, WalkEntry};
+use cairn_ingest::{load_file, walk, Chunker, LoadError, LoaderOptions, WalkEntry, CHUNKER_VERSION};
 use cairn_store::{DocWrite, Index, StoreError};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -122,7 +122,7 @@ impl Indexer {
         let mut h = Sha256::new();
         let cfg = self.chunker.config();
         h.update(self.embedder.model_id().as_bytes());
-        h.update(format!("\0{}\0{}\0", cfg.max_tokens, cfg.overlap).as_bytes());
+        h.update(format!("\0{CHUNKER_VERSION}\0{}\0{}\0", cfg.max_tokens, cfg.overlap).as_bytes());
         h.update(doc.kind.as_bytes());
         h.update([0]);
         h.update(doc.title.as_deref().unwrap_or("").as_bytes());
@@ -263,7 +263,8 @@ impl Indexer {
         }
         let batch = std::mem::take(pending);
         let chunked: Vec<_> = batch.par_iter().map(|p| self.chunker.chunk(&p.doc)).collect();
-        let texts: Vec<&str> = chunked.iter().flatten().map(|c| c.text.as_str()).collect();
+        let owned: Vec<String> = chunked.iter().flatten().map(|c| c.indexed_text()).collect();
+        let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
         let vectors = self.embedder.embed(&texts)?;
         let mut vectors = vectors.into_iter();
         let mut writes = Vec::with_capacity(batch.len());

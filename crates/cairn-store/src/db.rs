@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 /// What an index was built with; a query must use the same embedding model.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +99,17 @@ impl Index {
         }
         let mut idx = Self::connect(dir, Some(lock))?;
         idx.init_schema()?;
+        if let Some(v) = idx.meta("schema_version")? {
+            if v != SCHEMA_VERSION {
+                return Err(StoreError::Corrupt {
+                    path: dir.to_path_buf(),
+                    message: format!(
+                        "it uses index format {v}, this cairn writes format {SCHEMA_VERSION}; \
+                         delete the folder and ingest again"
+                    ),
+                });
+            }
+        }
         match idx.meta("model")? {
             Some(found) if found != model => {
                 return Err(StoreError::ModelMismatch {
@@ -194,6 +205,7 @@ impl Index {
                     start INTEGER NOT NULL,
                     end INTEGER NOT NULL,
                     heading_path TEXT NOT NULL,
+                    context TEXT NOT NULL,
                     vector BLOB NOT NULL);
                  CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);",
             )
@@ -298,8 +310,8 @@ impl Index {
                 .map_err(err)?;
             let mut put_chunk = tx
                 .prepare_cached(
-                    "INSERT INTO chunks(id, doc_id, ordinal, text, start, end, heading_path, vector)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO chunks(id, doc_id, ordinal, text, start, end, heading_path, context, vector)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(err)?;
             for w in batch {
@@ -326,6 +338,7 @@ impl Index {
                             c.start as i64,
                             c.end as i64,
                             serde_json::to_string(&c.heading_path).unwrap_or_default(),
+                            c.context,
                             vec_to_blob(v),
                         ])
                         .map_err(err)?;

@@ -125,7 +125,7 @@ impl Searcher {
         {
             let mut stmt = index
                 .conn
-                .prepare("SELECT pk, doc_id, text, vector FROM chunks ORDER BY pk")
+                .prepare("SELECT pk, doc_id, text, vector, context FROM chunks ORDER BY pk")
                 .map_err(&err)?;
             let mut rows = stmt.query([]).map_err(&err)?;
             while let Some(r) = rows.next().map_err(&err)? {
@@ -133,6 +133,7 @@ impl Searcher {
                 let doc: String = r.get(1).map_err(&err)?;
                 let text: String = r.get(2).map_err(&err)?;
                 let blob: Vec<u8> = r.get(3).map_err(&err)?;
+                let context: String = r.get(4).map_err(&err)?;
                 let v = blob_to_vec(&blob);
                 let Some(&d) = doc_pos.get(&doc) else {
                     continue;
@@ -146,7 +147,11 @@ impl Searcher {
                 pks.push(pk);
                 chunk_doc.push(d);
                 vectors.push(&v);
-                bm25.add(&text);
+                if context.is_empty() {
+                    bm25.add(&text);
+                } else {
+                    bm25.add(&format!("{context}\n{text}"));
+                }
             }
         }
         drop(err);
@@ -287,7 +292,8 @@ impl Searcher {
     pub fn chunk(&self, pos: u32) -> Result<(Chunk, StoredDoc), StoreError> {
         let pk = self.pks[pos as usize];
         let err = self.index.sql_err();
-        let (id, doc_id, ordinal, text, start, end, heading): (
+        #[allow(clippy::type_complexity)]
+        let (id, doc_id, ordinal, text, start, end, heading, context): (
             String,
             String,
             u32,
@@ -295,11 +301,12 @@ impl Searcher {
             i64,
             i64,
             String,
+            String,
         ) = self
             .index
             .conn
             .query_row(
-                "SELECT id, doc_id, ordinal, text, start, end, heading_path FROM chunks WHERE pk = ?1",
+                "SELECT id, doc_id, ordinal, text, start, end, heading_path, context FROM chunks WHERE pk = ?1",
                 params![pk],
                 |r| {
                     Ok((
@@ -310,6 +317,7 @@ impl Searcher {
                         r.get(4)?,
                         r.get(5)?,
                         r.get(6)?,
+                        r.get(7)?,
                     ))
                 },
             )
@@ -332,6 +340,7 @@ impl Searcher {
                 start: start as usize,
                 end: end as usize,
                 heading_path: serde_json::from_str(&heading).unwrap_or_default(),
+                context,
                 metadata: doc.metadata.clone(),
             },
             doc,

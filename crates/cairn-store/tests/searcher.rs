@@ -29,6 +29,7 @@ fn doc_write(i: usize, v: &[f32]) -> DocWrite {
                 text,
                 start: 0,
                 heading_path: vec![],
+                context: String::new(),
                 metadata,
             },
             v.to_vec(),

@@ -143,7 +143,11 @@ fn hnsw(a: HnswArgs) -> Result<ExitCode> {
     };
     let dim = all.dim();
     let total = all.len();
-    anyhow::ensure!(total > a.queries, "need more than {} vectors, have {total}", a.queries);
+    anyhow::ensure!(
+        total > a.queries,
+        "need more than {} vectors, have {total}",
+        a.queries
+    );
     // Hold out evenly spaced queries.
     let step = total / a.queries;
     let mut base = Vec::with_capacity((total - a.queries) * dim);
@@ -165,28 +169,53 @@ fn hnsw(a: HnswArgs) -> Result<ExitCode> {
         std::fs::write(d.join("queries.f32"), bytes(queries.data()))?;
         std::fs::write(
             d.join("params.json"),
-            json!({"dim": dim, "m": a.m, "ef_construction": a.ef_construction, "ef": a.ef}).to_string(),
+            json!({"dim": dim, "m": a.m, "ef_construction": a.ef_construction, "ef": a.ef})
+                .to_string(),
         )?;
     }
     let nq = queries.len();
     let t = Instant::now();
     let exact: Vec<Vec<u32>> = (0..nq)
-        .map(|i| base.search(queries.get(i as u32), 10, None).into_iter().map(|x| x.0).collect())
+        .map(|i| {
+            base.search(queries.get(i as u32), 10, None)
+                .into_iter()
+                .map(|x| x.0)
+                .collect()
+        })
         .collect();
     let exact_qps = nq as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let params = HnswParams { m: a.m, ef_construction: a.ef_construction, ..Default::default() };
+    let params = HnswParams {
+        m: a.m,
+        ef_construction: a.ef_construction,
+        ..Default::default()
+    };
     let graph = Hnsw::build(&base, params);
     let build_s = t.elapsed().as_secs_f64();
     let mut rows = Vec::new();
-    for ef in a.ef.split(',').filter_map(|e| e.trim().parse::<usize>().ok()) {
+    for ef in
+        a.ef.split(',')
+            .filter_map(|e| e.trim().parse::<usize>().ok())
+    {
         let t = Instant::now();
         let got: Vec<Vec<u32>> = (0..nq)
-            .map(|i| graph.search(&base, queries.get(i as u32), 10, ef, None).into_iter().map(|x| x.0).collect())
+            .map(|i| {
+                graph
+                    .search(&base, queries.get(i as u32), 10, ef, None)
+                    .into_iter()
+                    .map(|x| x.0)
+                    .collect()
+            })
             .collect();
         let qps = nq as f64 / t.elapsed().as_secs_f64();
-        let hits: usize = got.iter().zip(&exact).map(|(g, e)| g.iter().filter(|x| e.contains(x)).count()).sum();
-        rows.push(json!({"ef": ef, "recall@10": hits as f64 / (nq * 10) as f64, "queries_per_s": qps}));
+        let hits: usize = got
+            .iter()
+            .zip(&exact)
+            .map(|(g, e)| g.iter().filter(|x| e.contains(x)).count())
+            .sum();
+        rows.push(
+            json!({"ef": ef, "recall@10": hits as f64 / (nq * 10) as f64, "queries_per_s": qps}),
+        );
     }
     let report = json!({
         "vectors": base.len(), "dim": dim, "queries": nq, "source": source, "m": a.m,
@@ -196,18 +225,30 @@ fn hnsw(a: HnswArgs) -> Result<ExitCode> {
     if a.json {
         println!("{report}");
     } else {
-        println!("{} vectors ({dim}-d, {source}), {nq} queries, one thread", base.len());
+        println!(
+            "{} vectors ({dim}-d, {source}), {nq} queries, one thread",
+            base.len()
+        );
         println!("  exact: {exact_qps:.0} q/s");
-        println!("  HNSW M={} efC={}: built in {build_s:.1}s", a.m, a.ef_construction);
+        println!(
+            "  HNSW M={} efC={}: built in {build_s:.1}s",
+            a.m, a.ef_construction
+        );
         for r in &rows {
-            println!("    ef={:<4} recall@10 {:.4}  {:.0} q/s", r["ef"], r["recall@10"].as_f64().unwrap_or(0.0), r["queries_per_s"].as_f64().unwrap_or(0.0));
+            println!(
+                "    ef={:<4} recall@10 {:.4}  {:.0} q/s",
+                r["ef"],
+                r["recall@10"].as_f64().unwrap_or(0.0),
+                r["queries_per_s"].as_f64().unwrap_or(0.0)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn read_queries(path: &PathBuf) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
@@ -230,7 +271,8 @@ fn percentiles(mut ms: Vec<f64>) -> (f64, f64) {
 }
 
 fn bm25(a: Bm25Args) -> Result<ExitCode> {
-    let f = std::fs::File::open(&a.corpus).with_context(|| format!("opening {}", a.corpus.display()))?;
+    let f = std::fs::File::open(&a.corpus)
+        .with_context(|| format!("opening {}", a.corpus.display()))?;
     let mut ids = Vec::new();
     let mut texts = Vec::new();
     for line in std::io::BufReader::new(f).lines() {
@@ -240,7 +282,11 @@ fn bm25(a: Bm25Args) -> Result<ExitCode> {
         }
         let v: serde_json::Value = serde_json::from_str(&line)?;
         ids.push(v["_id"].as_str().unwrap_or("").to_string());
-        texts.push(format!("{} {}", v["title"].as_str().unwrap_or(""), v["text"].as_str().unwrap_or("")));
+        texts.push(format!(
+            "{} {}",
+            v["title"].as_str().unwrap_or(""),
+            v["text"].as_str().unwrap_or("")
+        ));
     }
     let queries = read_queries(&a.queries)?;
     let t = Instant::now();
@@ -252,14 +298,20 @@ fn bm25(a: Bm25Args) -> Result<ExitCode> {
     let mut results = Vec::new();
     let t = Instant::now();
     for _ in 0..a.repeat.max(1) {
-        results = queries.iter().map(|(_, q)| index.search(q, 10, None)).collect::<Vec<_>>();
+        results = queries
+            .iter()
+            .map(|(_, q)| index.search(q, 10, None))
+            .collect::<Vec<_>>();
     }
     let secs = t.elapsed().as_secs_f64();
     let qps = (queries.len() * a.repeat.max(1)) as f64 / secs;
     if let Some(path) = &a.dump {
         let mut out = String::new();
         for ((qid, _), hits) in queries.iter().zip(&results) {
-            let docs: Vec<&str> = hits.iter().map(|(p, _)| ids[*p as usize].as_str()).collect();
+            let docs: Vec<&str> = hits
+                .iter()
+                .map(|(p, _)| ids[*p as usize].as_str())
+                .collect();
             out.push_str(&format!("{qid}\t{}\n", docs.join(",")));
         }
         std::fs::write(path, out)?;
@@ -268,7 +320,10 @@ fn bm25(a: Bm25Args) -> Result<ExitCode> {
     if a.json {
         println!("{report}");
     } else {
-        println!("BM25: {} documents indexed in {build_s:.2}s; {qps:.0} queries/s (top 10, one thread)", texts.len());
+        println!(
+            "BM25: {} documents indexed in {build_s:.2}s; {qps:.0} queries/s (top 10, one thread)",
+            texts.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -276,7 +331,11 @@ fn bm25(a: Bm25Args) -> Result<ExitCode> {
 fn search(g: &Globals, a: SearchArgs) -> Result<ExitCode> {
     let queries = read_queries(&a.queries)?;
     let r = crate::search::retriever(g, a.mode)?;
-    let opts = SearchOptions { mode: a.mode, k: a.k, ..crate::search::options(g, Some(a.mode), Some(a.k))? };
+    let opts = SearchOptions {
+        mode: a.mode,
+        k: a.k,
+        ..crate::search::options(g, Some(a.mode), Some(a.k))?
+    };
     // Warm up.
     for (_, q) in queries.iter().take(5) {
         r.rank(q, &opts)?;
@@ -306,7 +365,12 @@ fn search(g: &Globals, a: SearchArgs) -> Result<ExitCode> {
     if a.json {
         println!("{report}");
     } else {
-        println!("{} search over {} chunks, {} queries:", a.mode.as_str(), r.searcher.len(), queries.len());
+        println!(
+            "{} search over {} chunks, {} queries:",
+            a.mode.as_str(),
+            r.searcher.len(),
+            queries.len()
+        );
         println!("  excluding query embedding: p50 {p50:.3} ms, p95 {p95:.3} ms");
         println!("  including query embedding: p50 {e50:.3} ms, p95 {e95:.3} ms");
     }

@@ -42,7 +42,11 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
     let EvalCommand::Beir(a) = c;
     let ds = load_dataset(&a.dir, &a.split)?;
     if ds.queries.is_empty() {
-        anyhow::bail!("{}: no query in queries.jsonl has judgements in qrels/{}.tsv", a.dir.display(), a.split);
+        anyhow::bail!(
+            "{}: no query in queries.jsonl has judgements in qrels/{}.tsv",
+            a.dir.display(),
+            a.split
+        );
     }
     let search = options(g, a.mode, None)?;
     // Without --index, each run builds a fresh index in a temporary folder.
@@ -81,14 +85,23 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         v["chunks"] = retriever.searcher.len().into();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("BEIR {} ({} split, {} queries, mode {})", r.dataset, r.split, r.queries, r.mode);
+        println!(
+            "BEIR {} ({} split, {} queries, mode {})",
+            r.dataset, r.split, r.queries, r.mode
+        );
         println!("  nDCG@10     {:.4}", r.ndcg_10);
         println!("  Recall@10   {:.4}", r.recall_10);
         println!("  Recall@100  {:.4}", r.recall_100);
         println!("  MRR@10      {:.4}", r.mrr_10);
         match docs_per_s {
-            Some(d) => println!("  ingest      {d:.1} docs/s ({embedded} documents, {:.1}s)", report.elapsed.as_secs_f64()),
-            None => println!("  ingest      reused the index ({} documents unchanged)", report.unchanged),
+            Some(d) => println!(
+                "  ingest      {d:.1} docs/s ({embedded} documents, {:.1}s)",
+                report.elapsed.as_secs_f64()
+            ),
+            None => println!(
+                "  ingest      reused the index ({} documents unchanged)",
+                report.unchanged
+            ),
         }
         println!("  query p50   {:.2} ms", r.query_latency_ms_p50);
         println!("  query p95   {:.2} ms", r.query_latency_ms_p95);

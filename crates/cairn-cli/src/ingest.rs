@@ -6,7 +6,7 @@ use crate::Globals;
 use anyhow::{Context, Result};
 use cairn_core::Metadata;
 use cairn_ingest::{Chunker, ChunkerConfig, LoaderOptions};
-use cairn_rag::{IngestOptions, IngestReport, Indexer};
+use cairn_rag::{Indexer, IngestOptions, IngestReport};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,21 +41,28 @@ pub fn parse_meta(pairs: &[String]) -> Result<Metadata> {
         let (k, v) = p
             .split_once('=')
             .filter(|(k, _)| !k.trim().is_empty())
-            .with_context(|| format!("--meta `{p}`: expected key=value, for example --meta team=search"))?;
+            .with_context(|| {
+                format!("--meta `{p}`: expected key=value, for example --meta team=search")
+            })?;
         m.insert(k.trim().to_string(), v.to_string().into());
     }
     Ok(m)
 }
 
 /// Builds the indexer from config and flags; shared with `eval beir`.
-pub fn indexer(g: &Globals, chunk_tokens: Option<usize>, overlap: Option<usize>) -> Result<Indexer> {
+pub fn indexer(
+    g: &Globals,
+    chunk_tokens: Option<usize>,
+    overlap: Option<usize>,
+) -> Result<Indexer> {
     let loaded = load_embedder(g.model_dir.as_deref(), g.quiet)?;
     let cfg = ChunkerConfig {
         max_tokens: chunk_tokens.unwrap_or(g.config.chunking.max_tokens),
         overlap: overlap.unwrap_or(g.config.chunking.overlap),
     };
     let max = cairn_core::Embedder::max_tokens(loaded.embedder.as_ref());
-    let chunker = Chunker::new(loaded.counter, cfg, max).context("--chunk-tokens / --chunk-overlap")?;
+    let chunker =
+        Chunker::new(loaded.counter, cfg, max).context("--chunk-tokens / --chunk-overlap")?;
     Ok(Indexer::new(loaded.embedder, chunker))
 }
 

@@ -120,14 +120,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 println!(
                     "{}: {} documents, {} chunks, model {} ({}-d), generation {}",
-                    g.index.display(), i.documents, i.chunks, i.model, i.dim, i.generation
+                    g.index.display(),
+                    i.documents,
+                    i.chunks,
+                    i.model,
+                    i.dim,
+                    i.generation
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Models(ModelsCommand::Fetch) => {
             let m = models::resolve(g.model_dir.as_deref())?;
-            println!("{} ({}): {}", cairn_models::MINILM_L6_V2.name, m.source, m.dir.display());
+            println!(
+                "{} ({}): {}",
+                cairn_models::MINILM_L6_V2.name,
+                m.source,
+                m.dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

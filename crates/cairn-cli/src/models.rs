@@ -31,9 +31,10 @@ pub fn load_embedder(model_dir: Option<&Path>, quiet: bool) -> Result<Loaded> {
             resolved.dir.display()
         );
     }
-    let embedder = BertEmbedder::load(&resolved, &spec)
-        .with_context(|| format!("loading {}", spec.name))?;
-    let counter: Arc<dyn TokenCounter> = Arc::new(HfTokenCounter::new(embedder.tokenizer().clone()));
+    let embedder =
+        BertEmbedder::load(&resolved, &spec).with_context(|| format!("loading {}", spec.name))?;
+    let counter: Arc<dyn TokenCounter> =
+        Arc::new(HfTokenCounter::new(embedder.tokenizer().clone()));
     Ok(Loaded {
         embedder: Arc::new(embedder),
         counter,

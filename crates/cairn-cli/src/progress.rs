@@ -54,7 +54,8 @@ impl IngestProgress for Bar {
     fn chunks_done(&self, n: usize) {
         let total = self.chunks.fetch_add(n, Ordering::Relaxed) + n;
         let rate = total as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-        self.bar.set_message(format!("{total} chunks  {rate:.0} chunks/s"));
+        self.bar
+            .set_message(format!("{total} chunks  {rate:.0} chunks/s"));
     }
 
     fn skipped(&self, s: &Skipped) {

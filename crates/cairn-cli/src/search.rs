@@ -81,11 +81,14 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     let r = retriever(g, opts.mode)?;
     let hits = r.search(&a.query, &opts)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "query": a.query,
-            "mode": opts.mode.as_str(),
-            "hits": hits,
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "query": a.query,
+                "mode": opts.mode.as_str(),
+                "hits": hits,
+            }))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if hits.is_empty() {
@@ -93,7 +96,11 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let tty = std::io::stdout().is_terminal();
-    let (open, close) = if tty { ("\x1b[1;33m", "\x1b[0m") } else { ("**", "**") };
+    let (open, close) = if tty {
+        ("\x1b[1;33m", "\x1b[0m")
+    } else {
+        ("**", "**")
+    };
     for h in &hits {
         let heading = if h.chunk.heading_path.is_empty() {
             String::new()
@@ -104,12 +111,24 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
             SearchMode::Hybrid => format!(
                 "{:.4} (dense {}, bm25 {})",
                 h.score,
-                h.scores.dense_rank.map(|r| format!("#{r}")).unwrap_or("-".into()),
-                h.scores.bm25_rank.map(|r| format!("#{r}")).unwrap_or("-".into())
+                h.scores
+                    .dense_rank
+                    .map(|r| format!("#{r}"))
+                    .unwrap_or("-".into()),
+                h.scores
+                    .bm25_rank
+                    .map(|r| format!("#{r}"))
+                    .unwrap_or("-".into())
             ),
             _ => format!("{:.4}", h.score),
         };
-        println!("{:>2}. {}{}  [{}]", h.rank, display_source(&h.source, h.chunk.metadata.get("line")), heading, score);
+        println!(
+            "{:>2}. {}{}  [{}]",
+            h.rank,
+            display_source(&h.source, h.chunk.metadata.get("line")),
+            heading,
+            score
+        );
         println!("    {}", snippet(&h.chunk.text, &a.query, 240, open, close));
     }
     Ok(ExitCode::SUCCESS)
@@ -119,7 +138,12 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
 fn display_source(source: &str, line: Option<&serde_json::Value>) -> String {
     let cwd = std::env::current_dir().ok();
     let shown = cwd
-        .and_then(|c| std::path::Path::new(source).strip_prefix(c).ok().map(|p| p.display().to_string()))
+        .and_then(|c| {
+            std::path::Path::new(source)
+                .strip_prefix(c)
+                .ok()
+                .map(|p| p.display().to_string())
+        })
         .unwrap_or_else(|| source.to_string());
     match line {
         Some(l) => format!("{shown}:{l}"),

@@ -11,7 +11,10 @@ pub fn snippet(text: &str, query: &str, width: usize, open: &str, close: &str) -
     // Word spans in the text.
     let mut words = Vec::new();
     let mut start = None;
-    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
         let w = c.is_alphanumeric() || c == '_';
         match (w, start) {
             (true, None) => start = Some(i),

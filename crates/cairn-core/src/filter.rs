@@ -42,7 +42,7 @@ impl Filter {
     pub fn matches(&self, meta: &Metadata) -> bool {
         self.equals.iter().all(|(k, v)| match meta.get(k) {
             Some(serde_json::Value::String(s)) => s == v,
-            Some(other) => other.to_string() == *v,
+            Some(other) => serde_json::to_string(other).is_ok_and(|s| s == *v),
             None => false,
         })
     }

@@ -8,7 +8,7 @@ pub mod filter;
 pub mod traits;
 pub mod types;
 
-pub use error::{ErrorClass, Classify};
+pub use error::{Classify, ErrorClass};
 pub use filter::{Filter, FilterParseError};
-pub use traits::{Embedder, EmbedError, TokenCounter};
+pub use traits::{EmbedError, Embedder, TokenCounter};
 pub use types::{Chunk, Document, Hit, Metadata, RetrieverScores};

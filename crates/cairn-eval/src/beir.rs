@@ -45,7 +45,9 @@ fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, BeirError> {
         .map(std::io::BufReader::new)
         .map_err(|e| BeirError::File {
             path: path.to_path_buf(),
-            reason: format!("{e} (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)"),
+            reason: format!(
+                "{e} (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)"
+            ),
         })
 }
 
@@ -55,7 +57,9 @@ pub fn load_dataset(dir: &Path, split: &str) -> Result<BeirDataset, BeirError> {
     if !corpus.is_file() {
         return Err(BeirError::File {
             path: corpus,
-            reason: "missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)".into(),
+            reason:
+                "missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)"
+                    .into(),
         });
     }
     let qrels_path = dir.join("qrels").join(format!("{split}.tsv"));
@@ -77,7 +81,10 @@ pub fn load_dataset(dir: &Path, split: &str) -> Result<BeirDataset, BeirError> {
         if cols.len() < 3 {
             return Err(bad("expected query-id<TAB>corpus-id<TAB>score"));
         }
-        let score: i32 = cols[2].trim().parse().map_err(|_| bad("score is not an integer"))?;
+        let score: i32 = cols[2]
+            .trim()
+            .parse()
+            .map_err(|_| bad("score is not an integer"))?;
         qrels
             .entry(cols[0].to_string())
             .or_default()
@@ -161,7 +168,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Runs every judged query and averages the metrics over them. Chunk hits are collapsed to
 /// documents (a document ranks where its best chunk ranks), since qrels judge documents.
-pub fn evaluate(retriever: &Retriever, ds: &BeirDataset, split: &str, opts: &EvalOptions) -> Result<EvalReport, BeirError> {
+pub fn evaluate(
+    retriever: &Retriever,
+    ds: &BeirDataset,
+    split: &str,
+    opts: &EvalOptions,
+) -> Result<EvalReport, BeirError> {
     let mut search = opts.search.clone();
     search.mode = opts.mode;
     // Chunks per document vary; ask for enough chunks to fill k documents.

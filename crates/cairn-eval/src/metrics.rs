@@ -19,7 +19,11 @@ pub fn ndcg_at(k: usize, ranked: &[&str], rels: &HashMap<String, i32>) -> f64 {
         .enumerate()
         .map(|(i, d)| gain(rels, d) / ((i + 2) as f64).log2())
         .sum();
-    let mut ideal: Vec<f64> = rels.values().map(|&r| r.max(0) as f64).filter(|&g| g > 0.0).collect();
+    let mut ideal: Vec<f64> = rels
+        .values()
+        .map(|&r| r.max(0) as f64)
+        .filter(|&g| g > 0.0)
+        .collect();
     ideal.sort_by(|a, b| b.total_cmp(a));
     let idcg: f64 = ideal
         .iter()
@@ -40,7 +44,11 @@ pub fn recall_at(k: usize, ranked: &[&str], rels: &HashMap<String, i32>) -> f64 
     if relevant == 0 {
         return 0.0;
     }
-    let found = ranked.iter().take(k).filter(|d| gain(rels, d) > 0.0).count();
+    let found = ranked
+        .iter()
+        .take(k)
+        .filter(|d| gain(rels, d) > 0.0)
+        .count();
     found as f64 / relevant as f64
 }
 

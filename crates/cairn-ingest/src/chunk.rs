@@ -95,7 +95,14 @@ impl Chunker {
             };
             TextSplitter::new(self.chunk_config(cap))
                 .chunk_indices(&doc.text)
-                .map(|(s, c)| (s, s + c.len(), Vec::new(), header_unless_present(&header, c)))
+                .map(|(s, c)| {
+                    (
+                        s,
+                        s + c.len(),
+                        Vec::new(),
+                        header_unless_present(&header, c),
+                    )
+                })
                 .collect()
         };
         spans
@@ -134,7 +141,13 @@ impl Chunker {
                 continue;
             }
             for (s, c) in MarkdownSplitter::new(self.chunk_config(cap)).chunk_indices(body) {
-                pieces.push((b.start + s, b.start + s + c.len(), b.heading_path.clone(), header.clone(), cap));
+                pieces.push((
+                    b.start + s,
+                    b.start + s + c.len(),
+                    b.heading_path.clone(),
+                    header.clone(),
+                    cap,
+                ));
             }
         }
         // Pack neighbouring small pieces of one section back together while they fit.
@@ -214,7 +227,10 @@ mod tests {
 
     #[test]
     fn chunks_respect_the_token_limit_and_spans_match() {
-        let text = (0..500).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let text = (0..500)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let d = doc("text", &text);
         let chunks = chunker(50, 10).chunk(&d);
         assert!(chunks.len() >= 10);
@@ -229,14 +245,24 @@ mod tests {
 
     #[test]
     fn later_chunks_carry_the_title_as_context_within_the_budget() {
-        let text = (0..300).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let text = (0..300)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut d = doc("text", &format!("Big Title {text}"));
         d.title = Some("Big Title".into());
         let chunks = chunker(50, 0).chunk(&d);
-        assert_eq!(chunks[0].context, "", "the first chunk opens with the title");
+        assert_eq!(
+            chunks[0].context, "",
+            "the first chunk opens with the title"
+        );
         for c in &chunks[1..] {
             assert_eq!(c.context, "Big Title");
-            assert!(Words.count_tokens(&c.indexed_text()) <= 50, "{}", c.indexed_text());
+            assert!(
+                Words.count_tokens(&c.indexed_text()) <= 50,
+                "{}",
+                c.indexed_text()
+            );
         }
     }
 
@@ -265,15 +291,27 @@ mod tests {
 
     #[test]
     fn markdown_keeps_code_fences_whole_and_carries_headings() {
-        let code = (0..20).map(|i| format!("let x{i} = {i};")).collect::<Vec<_>>().join("\n");
-        let prose = (0..30).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
-        let md = format!("# Guide\n\n## Setup\n\n{prose}\n\n```rust\n{code}\n```\n\n## Use\n\nshort text\n");
+        let code = (0..20)
+            .map(|i| format!("let x{i} = {i};"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let prose = (0..30)
+            .map(|i| format!("word{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let md = format!(
+            "# Guide\n\n## Setup\n\n{prose}\n\n```rust\n{code}\n```\n\n## Use\n\nshort text\n"
+        );
         let chunks = chunker(100, 0).chunk(&doc("markdown", &md));
         let fence = chunks
             .iter()
             .find(|c| c.text.contains("let x0"))
             .expect("code chunk");
-        assert!(fence.text.contains("let x19 = 19;"), "fence was split: {}", fence.text);
+        assert!(
+            fence.text.contains("let x19 = 19;"),
+            "fence was split: {}",
+            fence.text
+        );
         assert_eq!(fence.heading_path, vec!["Guide", "Setup"]);
         assert_eq!(fence.context, "Guide › Setup");
         let last = chunks.last().unwrap();

@@ -28,18 +28,26 @@ impl Default for LoaderOptions {
 pub enum LoadError {
     #[error("{path}: {reason}")]
     Unreadable { path: String, reason: String },
-    #[error("{path}: unsupported file type{ext} (cairn loads .txt, .md, .html, .jsonl and source code)")]
+    #[error(
+        "{path}: unsupported file type{ext} (cairn loads .txt, .md, .html, .jsonl and source code)"
+    )]
     Unsupported { path: String, ext: String },
     #[error("{path}: binary file (found a NUL byte); only text files are ingested")]
     Binary { path: String },
-    #[error("{path}: not valid UTF-8 (first bad byte at offset {offset}); convert it to UTF-8 first")]
+    #[error(
+        "{path}: not valid UTF-8 (first bad byte at offset {offset}); convert it to UTF-8 first"
+    )]
     InvalidUtf8 { path: String, offset: usize },
     #[error("{path}: {size} bytes is larger than the {limit}-byte limit (raise it with --max-file-size)")]
     TooLarge { path: String, size: u64, limit: u64 },
     #[error("{path}: empty file")]
     Empty { path: String },
     #[error("{path}:{line}: {reason}")]
-    BadLine { path: String, line: usize, reason: String },
+    BadLine {
+        path: String,
+        line: usize,
+        reason: String,
+    },
 }
 
 impl LoadError {
@@ -162,10 +170,7 @@ pub fn load_file(path: &Path, id: &str, opts: &LoaderOptions) -> Result<Loaded, 
     if body.trim().is_empty() {
         return Err(LoadError::Empty { path: shown });
     }
-    let title = title.or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-    });
+    let title = title.or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
     let mut metadata = Metadata::new();
     metadata.insert("path".into(), shown.clone().into());
     if let Some(t) = &title {
@@ -305,8 +310,9 @@ fn load_beir_jsonl(
             serde_json::Value::String(s) if !s.is_empty() => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
             _ => {
-                out.problems
-                    .push(bad("missing \"_id\" (BEIR corpus lines need _id, title, text)".into()));
+                out.problems.push(bad(
+                    "missing \"_id\" (BEIR corpus lines need _id, title, text)".into(),
+                ));
                 continue;
             }
         };
@@ -408,7 +414,10 @@ mod tests {
         let bad = d.path().join("u.txt");
         fs::write(&bad, b"ok \xff\xfe bad").unwrap();
         let e = load(&bad).unwrap_err().to_string();
-        assert!(e.contains("u.txt") && e.contains("UTF-8") && e.contains("offset 3"), "{e}");
+        assert!(
+            e.contains("u.txt") && e.contains("UTF-8") && e.contains("offset 3"),
+            "{e}"
+        );
 
         let big = d.path().join("big.txt");
         fs::write(&big, vec![b'a'; 2048]).unwrap();
@@ -417,7 +426,10 @@ mod tests {
             ..Default::default()
         };
         let e = load_file(&big, "x", &opts).unwrap_err().to_string();
-        assert!(e.contains("big.txt") && e.contains("--max-file-size"), "{e}");
+        assert!(
+            e.contains("big.txt") && e.contains("--max-file-size"),
+            "{e}"
+        );
 
         let png = d.path().join("i.png");
         fs::write(&png, b"x").unwrap();
@@ -440,7 +452,10 @@ mod tests {
         assert_eq!(l.docs[0].text, "T\none");
         assert_eq!(l.problems.len(), 2);
         let first = l.problems[0].to_string();
-        assert!(first.contains("corpus.jsonl:2") && first.contains("malformed JSON"), "{first}");
+        assert!(
+            first.contains("corpus.jsonl:2") && first.contains("malformed JSON"),
+            "{first}"
+        );
         assert!(l.problems[1].to_string().contains(":3: missing \"_id\""));
     }
 }

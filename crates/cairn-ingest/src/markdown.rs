@@ -70,7 +70,9 @@ pub fn blocks(text: &str) -> Vec<Block> {
                 cur_start = line_start;
                 fence = Some(mark);
             }
-            (Some((c, run)), Some((c2, run2))) if c == c2 && run2 >= run && t.trim().bytes().all(|b| b == c) => {
+            (Some((c, run)), Some((c2, run2)))
+                if c == c2 && run2 >= run && t.trim().bytes().all(|b| b == c) =>
+            {
                 push(&mut out, cur_start, pos, true, headings(&path));
                 cur_start = pos;
                 fence = None;
@@ -89,7 +91,13 @@ pub fn blocks(text: &str) -> Vec<Block> {
         }
     }
     // An unclosed fence runs to the end of the document, as CommonMark says.
-    push(&mut out, cur_start, text.len(), fence.is_some(), headings(&path));
+    push(
+        &mut out,
+        cur_start,
+        text.len(),
+        fence.is_some(),
+        headings(&path),
+    );
     out
 }
 
@@ -107,18 +115,29 @@ mod tests {
 
     #[test]
     fn blocks_track_heading_paths_and_fences() {
-        let md = "# A\nintro\n## B\ntext\n```rust\n# not a heading\nfn x() {}\n```\nafter\n# C\nend\n";
+        let md =
+            "# A\nintro\n## B\ntext\n```rust\n# not a heading\nfn x() {}\n```\nafter\n# C\nend\n";
         let b = blocks(md);
         let view: Vec<_> = b
             .iter()
-            .map(|b| (md[b.start..b.end].to_string(), b.fenced, b.heading_path.join(" > ")))
+            .map(|b| {
+                (
+                    md[b.start..b.end].to_string(),
+                    b.fenced,
+                    b.heading_path.join(" > "),
+                )
+            })
             .collect();
         assert_eq!(
             view,
             vec![
                 ("# A\nintro\n".into(), false, "A".into()),
                 ("## B\ntext\n".into(), false, "A > B".into()),
-                ("```rust\n# not a heading\nfn x() {}\n```\n".into(), true, "A > B".into()),
+                (
+                    "```rust\n# not a heading\nfn x() {}\n```\n".into(),
+                    true,
+                    "A > B".into()
+                ),
                 ("after\n".into(), false, "A > B".into()),
                 ("# C\nend\n".into(), false, "C".into()),
             ]

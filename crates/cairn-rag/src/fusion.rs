@@ -28,7 +28,11 @@ mod tests {
         let bm25 = [(3, 12.0), (1, 7.0)];
         let got = reciprocal_rank_fusion(&[(1.0, &dense), (1.0, &bm25)], 60.0);
         // 1: 1/61 + 1/62; 3: 1/63 + 1/61; 2: 1/62.
-        let want = [(1, 1.0 / 61.0 + 1.0 / 62.0), (3, 1.0 / 63.0 + 1.0 / 61.0), (2, 1.0 / 62.0)];
+        let want = [
+            (1, 1.0 / 61.0 + 1.0 / 62.0),
+            (3, 1.0 / 63.0 + 1.0 / 61.0),
+            (2, 1.0 / 62.0),
+        ];
         assert_eq!(got.len(), 3);
         for ((gi, gs), (wi, ws)) in got.iter().zip(want.iter()) {
             assert_eq!(gi, wi);

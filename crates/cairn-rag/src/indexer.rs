@@ -4,7 +4,9 @@
 //! rerun skips those documents by content hash and carries on with the rest.
 
 use cairn_core::{Classify, Document, EmbedError, Embedder, ErrorClass, Metadata};
-use cairn_ingest::{load_file, walk, Chunker, LoadError, LoaderOptions, WalkEntry, CHUNKER_VERSION};
+use cairn_ingest::{
+    load_file, walk, Chunker, LoadError, LoaderOptions, WalkEntry, CHUNKER_VERSION,
+};
 use cairn_store::{DocWrite, Index, StoreError};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -144,9 +146,11 @@ impl Indexer {
     ) -> Result<IngestReport, IngestError> {
         let started = Instant::now();
         let mut report = IngestReport::default();
-        let mut index = Index::open_for_write(index_dir, self.embedder.model_id(), self.embedder.dim())?;
+        let mut index =
+            Index::open_for_write(index_dir, self.embedder.model_id(), self.embedder.dim())?;
         let mut hashes = index.doc_hashes()?;
-        let index_abs = std::fs::canonicalize(index_dir).unwrap_or_else(|_| index_dir.to_path_buf());
+        let index_abs =
+            std::fs::canonicalize(index_dir).unwrap_or_else(|_| index_dir.to_path_buf());
 
         let entries = walk(paths);
         let files: Vec<PathBuf> = entries
@@ -193,7 +197,11 @@ impl Indexer {
                         if !seen.insert(doc.id.clone()) {
                             let s = Skipped {
                                 path: doc.source.clone(),
-                                line: doc.metadata.get("line").and_then(|l| l.as_u64()).map(|l| l as usize),
+                                line: doc
+                                    .metadata
+                                    .get("line")
+                                    .and_then(|l| l.as_u64())
+                                    .map(|l| l as usize),
                                 reason: format!("duplicate document id {}", doc.id),
                             };
                             progress.skipped(&s);
@@ -212,7 +220,13 @@ impl Indexer {
                                     hash,
                                 });
                                 if pending_bytes >= batch_bytes {
-                                    self.flush(&mut index, &mut pending, &mut report, &mut hashes, progress)?;
+                                    self.flush(
+                                        &mut index,
+                                        &mut pending,
+                                        &mut report,
+                                        &mut hashes,
+                                        progress,
+                                    )?;
                                     pending_bytes = 0;
                                 }
                             }
@@ -262,7 +276,10 @@ impl Indexer {
             return Ok(());
         }
         let batch = std::mem::take(pending);
-        let chunked: Vec<_> = batch.par_iter().map(|p| self.chunker.chunk(&p.doc)).collect();
+        let chunked: Vec<_> = batch
+            .par_iter()
+            .map(|p| self.chunker.chunk(&p.doc))
+            .collect();
         let owned: Vec<String> = chunked.iter().flatten().map(|c| c.indexed_text()).collect();
         let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
         let vectors = self.embedder.embed(&texts)?;

@@ -5,5 +5,7 @@ pub mod indexer;
 pub mod search;
 
 pub use fusion::reciprocal_rank_fusion;
-pub use indexer::{IngestError, IngestOptions, IngestProgress, IngestReport, Indexer, NoProgress, Skipped};
+pub use indexer::{
+    Indexer, IngestError, IngestOptions, IngestProgress, IngestReport, NoProgress, Skipped,
+};
 pub use search::{Retriever, SearchError, SearchMode, SearchOptions};

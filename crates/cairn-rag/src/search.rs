@@ -32,7 +32,9 @@ impl FromStr for SearchMode {
             "hybrid" => Ok(SearchMode::Hybrid),
             "dense" => Ok(SearchMode::Dense),
             "bm25" | "lexical" => Ok(SearchMode::Bm25),
-            other => Err(format!("unknown search mode `{other}`: use hybrid, dense or bm25")),
+            other => Err(format!(
+                "unknown search mode `{other}`: use hybrid, dense or bm25"
+            )),
         }
     }
 }
@@ -100,7 +102,10 @@ pub struct Retriever {
 }
 
 impl Retriever {
-    pub fn new(searcher: Searcher, embedder: Option<Arc<dyn Embedder>>) -> Result<Self, SearchError> {
+    pub fn new(
+        searcher: Searcher,
+        embedder: Option<Arc<dyn Embedder>>,
+    ) -> Result<Self, SearchError> {
         if let Some(e) = &embedder {
             let info = searcher.info()?;
             if info.model != e.model_id() {
@@ -131,11 +136,19 @@ impl Retriever {
     }
 
     /// As `rank`, with the query vector already computed (`None` for BM25 mode).
-    pub fn rank_with_vector(&self, query: &str, qv: Option<&[f32]>, opts: &SearchOptions) -> Vec<Scored> {
+    pub fn rank_with_vector(
+        &self,
+        query: &str,
+        qv: Option<&[f32]>,
+        opts: &SearchOptions,
+    ) -> Vec<Scored> {
         let allow = self.searcher.allow(&opts.filter);
         let allow = allow.as_deref();
         let n = opts.candidates.max(opts.k);
-        let dense = || qv.map(|v| self.searcher.dense(v, n, allow)).unwrap_or_default();
+        let dense = || {
+            qv.map(|v| self.searcher.dense(v, n, allow))
+                .unwrap_or_default()
+        };
         let bm25 = || self.searcher.bm25(query, n, allow);
         let single = |list: Vec<(u32, f32)>, dense: bool| -> Vec<Scored> {
             list.into_iter()
@@ -150,7 +163,11 @@ impl Retriever {
                         s.bm25 = Some(score);
                         s.bm25_rank = Some(i + 1);
                     }
-                    Scored { pos, score, scores: s }
+                    Scored {
+                        pos,
+                        score,
+                        scores: s,
+                    }
                 })
                 .collect()
         };
@@ -160,24 +177,30 @@ impl Retriever {
             SearchMode::Hybrid => {
                 let (d, b) = (dense(), bm25());
                 let info = |list: &[(u32, f32)]| -> HashMap<u32, (usize, f32)> {
-                    list.iter().enumerate().map(|(i, (p, s))| (*p, (i + 1, *s))).collect()
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, (p, s))| (*p, (i + 1, *s)))
+                        .collect()
                 };
                 let (di, bi) = (info(&d), info(&b));
-                reciprocal_rank_fusion(&[(opts.dense_weight, &d), (opts.bm25_weight, &b)], opts.rrf_k)
-                    .into_iter()
-                    .take(opts.k)
-                    .map(|(pos, fused)| Scored {
-                        pos,
-                        score: fused,
-                        scores: RetrieverScores {
-                            dense: di.get(&pos).map(|x| x.1),
-                            dense_rank: di.get(&pos).map(|x| x.0),
-                            bm25: bi.get(&pos).map(|x| x.1),
-                            bm25_rank: bi.get(&pos).map(|x| x.0),
-                            fused: Some(fused),
-                        },
-                    })
-                    .collect()
+                reciprocal_rank_fusion(
+                    &[(opts.dense_weight, &d), (opts.bm25_weight, &b)],
+                    opts.rrf_k,
+                )
+                .into_iter()
+                .take(opts.k)
+                .map(|(pos, fused)| Scored {
+                    pos,
+                    score: fused,
+                    scores: RetrieverScores {
+                        dense: di.get(&pos).map(|x| x.1),
+                        dense_rank: di.get(&pos).map(|x| x.0),
+                        bm25: bi.get(&pos).map(|x| x.1),
+                        bm25_rank: bi.get(&pos).map(|x| x.0),
+                        fused: Some(fused),
+                    },
+                })
+                .collect()
             }
         }
     }

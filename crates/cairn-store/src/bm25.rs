@@ -224,7 +224,10 @@ mod tests {
         i.write_to(&mut w);
         let buf = w.into_inner();
         let j = Bm25Index::read_from(&mut Reader::new(&buf)).unwrap();
-        assert_eq!(i.search("gamma beta", 3, None), j.search("gamma beta", 3, None));
+        assert_eq!(
+            i.search("gamma beta", 3, None),
+            j.search("gamma beta", 3, None)
+        );
         assert!(Bm25Index::read_from(&mut Reader::new(&buf[..buf.len() - 3])).is_none());
     }
 }

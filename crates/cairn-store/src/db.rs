@@ -120,10 +120,13 @@ impl Index {
             }
             Some(_) => {}
             None => {
-                let tx = idx.conn.transaction().map_err(|source| StoreError::Sqlite {
-                    path: dir.join("index.sqlite"),
-                    source,
-                })?;
+                let tx = idx
+                    .conn
+                    .transaction()
+                    .map_err(|source| StoreError::Sqlite {
+                        path: dir.join("index.sqlite"),
+                        source,
+                    })?;
                 for (k, v) in [
                     ("model", model.to_string()),
                     ("dim", dim.to_string()),
@@ -235,10 +238,7 @@ impl Index {
         };
         Ok(IndexInfo {
             model: self.meta("model")?.unwrap_or_default(),
-            dim: self
-                .meta("dim")?
-                .and_then(|d| d.parse().ok())
-                .unwrap_or(0),
+            dim: self.meta("dim")?.and_then(|d| d.parse().ok()).unwrap_or(0),
             generation: self.generation()?,
             documents: count("SELECT COUNT(*) FROM documents")?,
             chunks: count("SELECT COUNT(*) FROM chunks")?,
@@ -276,7 +276,11 @@ impl Index {
 
     /// Writes a batch in one transaction: each document replaces its old chunks, `delete`
     /// removes documents. Returns the new generation.
-    pub fn write_batch(&mut self, batch: &[DocWrite], delete: &[String]) -> Result<u64, StoreError> {
+    pub fn write_batch(
+        &mut self,
+        batch: &[DocWrite],
+        delete: &[String],
+    ) -> Result<u64, StoreError> {
         let path = self.db_path();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),

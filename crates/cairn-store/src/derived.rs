@@ -182,7 +182,11 @@ impl Searcher {
         w.u32(self.docs.len() as u32);
         for d in &self.docs {
             w.bytes(d.id.as_bytes());
-            w.bytes(serde_json::Value::Object(d.metadata.clone()).to_string().as_bytes());
+            w.bytes(
+                serde_json::Value::Object(d.metadata.clone())
+                    .to_string()
+                    .as_bytes(),
+            );
         }
         w.f32s(self.vectors.data());
         self.bm25.write_to(&mut w);
@@ -212,7 +216,9 @@ impl Searcher {
         if r.u32()? as usize != dim {
             return None;
         }
-        let pks = (0..n).map(|_| r.u64().map(|v| v as i64)).collect::<Option<Vec<_>>>()?;
+        let pks = (0..n)
+            .map(|_| r.u64().map(|v| v as i64))
+            .collect::<Option<Vec<_>>>()?;
         let chunk_doc = (0..n).map(|_| r.u32()).collect::<Option<Vec<_>>>()?;
         let nd = r.u32()? as usize;
         let mut docs = Vec::with_capacity(nd);
@@ -252,7 +258,11 @@ impl Searcher {
         if filter.is_empty() {
             return None;
         }
-        let ok: Vec<bool> = self.docs.iter().map(|d| filter.matches(&d.metadata)).collect();
+        let ok: Vec<bool> = self
+            .docs
+            .iter()
+            .map(|d| filter.matches(&d.metadata))
+            .collect();
         Some(self.chunk_doc.iter().map(|&d| ok[d as usize]).collect())
     }
 
@@ -267,9 +277,13 @@ impl Searcher {
         let ef = EF_SEARCH.max(k);
         match (allow, &self.hnsw) {
             (None, Some(h)) => h.search(&self.vectors, query, k, ef, None),
-            (Some(a), Some(h)) if a.iter().filter(|&&x| x).count() * 10 >= a.len() => {
-                h.search(&self.vectors, query, k, ef * 2, Some(&|p: u32| a[p as usize]))
-            }
+            (Some(a), Some(h)) if a.iter().filter(|&&x| x).count() * 10 >= a.len() => h.search(
+                &self.vectors,
+                query,
+                k,
+                ef * 2,
+                Some(&|p: u32| a[p as usize]),
+            ),
             (Some(a), _) => self.vectors.search(query, k, Some(&|p: u32| a[p as usize])),
             (None, None) => self.vectors.search(query, k, None),
         }

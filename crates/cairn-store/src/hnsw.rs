@@ -291,8 +291,21 @@ impl Hnsw {
             cur = self.greedy(vectors, &q, cur, layer);
         }
         for layer in (0..=level.min(self.max_level)).rev() {
-            let mut visited = self.pool.lock().expect("pool").pop().unwrap_or_else(|| Visited::new(0));
-            let found = self.search_layer(&mut visited, vectors, &q, cur, self.params.ef_construction, layer, None);
+            let mut visited = self
+                .pool
+                .lock()
+                .expect("pool")
+                .pop()
+                .unwrap_or_else(|| Visited::new(0));
+            let found = self.search_layer(
+                &mut visited,
+                vectors,
+                &q,
+                cur,
+                self.params.ef_construction,
+                layer,
+                None,
+            );
             self.pool.lock().expect("pool").push(visited);
             let max = self.max_links(layer);
             let chosen = self.select(vectors, &found, self.params.m);
@@ -347,7 +360,12 @@ impl Hnsw {
         for layer in (1..=self.max_level).rev() {
             cur = self.greedy(vectors, q, cur, layer);
         }
-        let mut visited = self.pool.lock().expect("pool").pop().unwrap_or_else(|| Visited::new(0));
+        let mut visited = self
+            .pool
+            .lock()
+            .expect("pool")
+            .pop()
+            .unwrap_or_else(|| Visited::new(0));
         let found = self.search_layer(&mut visited, vectors, q, cur, ef.max(k), 0, allow);
         self.pool.lock().expect("pool").push(visited);
         found.into_iter().take(k).map(|c| (c.id, c.sim)).collect()
@@ -403,10 +421,16 @@ impl Hnsw {
             upper.push(lists);
         }
         let stride = 2 * params.m + 1;
-        let layer0 = (0..n * stride).map(|_| r.u32()).collect::<Option<Vec<_>>>()?;
+        let layer0 = (0..n * stride)
+            .map(|_| r.u32())
+            .collect::<Option<Vec<_>>>()?;
         for i in 0..n {
             let c = layer0[i * stride] as usize;
-            if c > 2 * params.m || layer0[i * stride + 1..i * stride + 1 + c].iter().any(|&x| x as usize >= n) {
+            if c > 2 * params.m
+                || layer0[i * stride + 1..i * stride + 1 + c]
+                    .iter()
+                    .any(|&x| x as usize >= n)
+            {
                 return None;
             }
         }
@@ -436,7 +460,9 @@ pub fn synthetic_clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> 
         s ^= s << 17;
         (s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
     };
-    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| (0..dim).map(|_| rnd()).collect()).collect();
+    let centres: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dim).map(|_| rnd()).collect())
+        .collect();
     let mut f = FlatIndex::new(dim);
     let mut v = vec![0f32; dim];
     for i in 0..n {
@@ -465,12 +491,23 @@ mod tests {
         let all = clustered(4100, 32, 40, 7);
         let data = FlatIndex::from_data(32, all.data()[..4000 * 32].to_vec());
         let queries = FlatIndex::from_data(32, all.data()[4000 * 32..].to_vec());
-        let h = Hnsw::build(&data, HnswParams { m: 12, ef_construction: 100, seed: 1 });
+        let h = Hnsw::build(
+            &data,
+            HnswParams {
+                m: 12,
+                ef_construction: 100,
+                seed: 1,
+            },
+        );
         let mut hit = 0;
         for i in 0..queries.len() {
             let q = queries.get(i as u32);
             let exact: Vec<u32> = data.search(q, 10, None).into_iter().map(|x| x.0).collect();
-            let approx: Vec<u32> = h.search(&data, q, 10, 64, None).into_iter().map(|x| x.0).collect();
+            let approx: Vec<u32> = h
+                .search(&data, q, 10, 64, None)
+                .into_iter()
+                .map(|x| x.0)
+                .collect();
             hit += approx.iter().filter(|a| exact.contains(a)).count();
         }
         let recall = hit as f64 / 1000.0;
@@ -481,7 +518,7 @@ mod tests {
     fn filters_and_round_trips() {
         let data = clustered(500, 16, 5, 3);
         let h = Hnsw::build(&data, HnswParams::default());
-        let even = |p: u32| p % 2 == 0;
+        let even = |p: u32| p.is_multiple_of(2);
         let got = h.search(&data, data.get(7), 5, 50, Some(&even));
         assert_eq!(got.len(), 5);
         assert!(got.iter().all(|(p, _)| p % 2 == 0));
@@ -489,7 +526,10 @@ mod tests {
         h.write_to(&mut w);
         let buf = w.into_inner();
         let h2 = Hnsw::read_from(&mut Reader::new(&buf)).unwrap();
-        assert_eq!(h.search(&data, data.get(3), 10, 40, None), h2.search(&data, data.get(3), 10, 40, None));
+        assert_eq!(
+            h.search(&data, data.get(3), 10, 40, None),
+            h2.search(&data, data.get(3), 10, 40, None)
+        );
         assert!(Hnsw::read_from(&mut Reader::new(&buf[..buf.len() - 1])).is_none());
     }
 

@@ -20,7 +20,10 @@ mod tests {
     #[test]
     fn picks_best_with_stable_ties() {
         let v = vec![(0, 0.1), (1, 0.9), (2, 0.5), (3, 0.9), (4, 0.2)];
-        assert_eq!(super::top_k(v.clone(), 3), vec![(1, 0.9), (3, 0.9), (2, 0.5)]);
+        assert_eq!(
+            super::top_k(v.clone(), 3),
+            vec![(1, 0.9), (3, 0.9), (2, 0.5)]
+        );
         assert_eq!(super::top_k(v, 10).len(), 5);
     }
 }

@@ -43,7 +43,7 @@ impl FlatIndex {
     }
 
     pub fn from_data(dim: usize, data: Vec<f32>) -> Self {
-        debug_assert!(dim > 0 && data.len() % dim == 0);
+        debug_assert!(dim > 0 && data.len().is_multiple_of(dim));
         FlatIndex { dim, data }
     }
 
@@ -108,7 +108,7 @@ mod tests {
         let mut f = FlatIndex::new(2);
         f.push(&[1.0, 0.0]);
         f.push(&[0.0, 1.0]);
-        f.push(&[0.7071, 0.7071]);
+        f.push(&[0.6, 0.8]);
         let got = f.search(&[0.0, 1.0], 2, None);
         assert_eq!(got.iter().map(|h| h.0).collect::<Vec<_>>(), vec![1, 2]);
         let not1 = |p: u32| p != 1;

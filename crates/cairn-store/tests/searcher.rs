@@ -7,7 +7,10 @@ use cairn_store::{DocWrite, Index, Searcher};
 
 fn doc_write(i: usize, v: &[f32]) -> DocWrite {
     let mut metadata = Metadata::new();
-    metadata.insert("parity".into(), if i % 2 == 0 { "even" } else { "odd" }.into());
+    metadata.insert(
+        "parity".into(),
+        if i.is_multiple_of(2) { "even" } else { "odd" }.into(),
+    );
     let text = format!("document number {i} about topic{}", i % 7);
     DocWrite {
         doc: Document {
@@ -97,17 +100,40 @@ fn hnsw_agrees_with_exact_search_and_honours_filters() {
     let mut overlap = 0;
     for q in (0..3000).step_by(60) {
         let query = vecs.get(q as u32);
-        let e: Vec<u32> = graph.vectors().search(query, 10, None).into_iter().map(|x| x.0).collect();
-        let h: Vec<u32> = graph.dense(query, 10, None).into_iter().map(|x| x.0).collect();
+        let e: Vec<u32> = graph
+            .vectors()
+            .search(query, 10, None)
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        let h: Vec<u32> = graph
+            .dense(query, 10, None)
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
         overlap += h.iter().filter(|x| e.contains(x)).count();
     }
-    assert!(overlap as f64 / 500.0 > 0.95, "recall {}", overlap as f64 / 500.0);
+    assert!(
+        overlap as f64 / 500.0 > 0.95,
+        "recall {}",
+        overlap as f64 / 500.0
+    );
 
-    let allow = graph.allow(&Filter::parse(&["parity=even"]).unwrap()).unwrap();
+    let allow = graph
+        .allow(&Filter::parse(&["parity=even"]).unwrap())
+        .unwrap();
     let hits = graph.dense(vecs.get(5), 10, Some(&allow));
     assert_eq!(hits.len(), 10);
     for (p, _) in hits {
-        assert!(graph.doc_id(p).trim_start_matches('d').parse::<usize>().unwrap() % 2 == 0);
+        assert!(
+            graph
+                .doc_id(p)
+                .trim_start_matches('d')
+                .parse::<usize>()
+                .unwrap()
+                % 2
+                == 0
+        );
     }
     // The graph is cached with the rest.
     drop(graph);

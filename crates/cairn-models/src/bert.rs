@@ -74,51 +74,52 @@ struct Weights {
     layers: Vec<Layer>,
 }
 
-/// `dst[t, out] = x[t, in] · Wᵀ` (no bias), single-threaded: callers parallelise by batch.
-fn matmul_wt(dst: &mut [f32], x: &[f32], rows: usize, l: &Linear) {
-    debug_assert_eq!(x.len(), rows * l.inp);
-    debug_assert!(dst.len() >= rows * l.out);
-    // SAFETY: the slices hold rows×in, out×in and rows×out elements, which the strides
-    // below address exactly.
-    unsafe {
-        gemm::gemm(
-            rows,
-            l.out,
-            l.inp,
-            dst.as_mut_ptr(),
-            1,
-            l.out as isize,
-            false,
-            x.as_ptr(),
-            1,
-            l.inp as isize,
-            l.weight.as_ptr(),
-            l.inp as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+/// A read-only strided matrix: element (r, c) is `data[r * rs + c * cs]`.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> View<'a> {
+    fn rows(data: &'a [f32], rs: usize) -> Self {
+        View { data, rs, cs: 1 }
+    }
+    /// The transpose of a row-major matrix with row stride `rs`.
+    fn transposed(data: &'a [f32], rs: usize) -> Self {
+        View {
+            data,
+            rs: 1,
+            cs: rs,
+        }
+    }
+    /// Elements an `r × c` view reaches, which must lie inside `data`.
+    fn check(&self, r: usize, c: usize) {
+        let reach = if r == 0 || c == 0 {
+            0
+        } else {
+            (r - 1) * self.rs + (c - 1) * self.cs + 1
+        };
+        assert!(reach <= self.data.len(), "matrix view out of bounds");
     }
 }
 
-/// `dst[m, n] = scale · a[m, k] · b[n, k]ᵀ` on strided row-major views.
-#[allow(clippy::too_many_arguments)]
-fn matmul_abt(
+/// `dst[m × n] (row stride dst_rs) = scale · a[m × k] · b[k × n]`, single-threaded: callers
+/// parallelise by batch. Bounds are checked before the unchecked kernel runs.
+fn gemm_into(
     dst: &mut [f32],
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    a_rs: usize,
-    b: &[f32],
-    b_rs: usize,
+    dst_rs: usize,
+    (m, n, k): (usize, usize, usize),
+    a: View,
+    b: View,
     scale: f32,
 ) {
-    // SAFETY: a spans (m-1)·a_rs + k, b spans (n-1)·b_rs + k, dst holds m·n.
+    a.check(m, k);
+    b.check(k, n);
+    View::rows(dst, dst_rs).check(m, n);
+    // SAFETY: the three checks above keep every element the kernel touches inside its slice,
+    // and `dst` is borrowed mutably, so it aliases neither input.
     unsafe {
         gemm::gemm(
             m,
@@ -126,14 +127,14 @@ fn matmul_abt(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_rs as isize,
             false,
-            a.as_ptr(),
-            1,
-            a_rs as isize,
-            b.as_ptr(),
-            b_rs as isize,
-            1,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
             0.0,
             scale,
             false,
@@ -144,42 +145,17 @@ fn matmul_abt(
     }
 }
 
-/// `dst[m, n] (strided rows) = a[m, k] · b[k, n] (strided rows)`.
-#[allow(clippy::too_many_arguments)]
-fn matmul_ab(
-    dst: &mut [f32],
-    dst_rs: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    b_rs: usize,
-) {
-    // SAFETY: a holds m·k, b spans (k-1)·b_rs + n, dst spans (m-1)·dst_rs + n.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            b_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+/// `dst[t, out] = x[t, in] · Wᵀ` (no bias) for a PyTorch-layout `[out, in]` weight.
+fn linear(dst: &mut [f32], x: &[f32], rows: usize, l: &Linear) {
+    let x = View::rows(x, l.inp);
+    gemm_into(
+        dst,
+        l.out,
+        (rows, l.out, l.inp),
+        x,
+        View::transposed(&l.weight, l.inp),
+        1.0,
+    );
 }
 
 pub struct BertEmbedder {
@@ -285,7 +261,7 @@ impl BertEmbedder {
         let mut scores = vec![0f32; max_len * max_len];
         let scale = 1.0 / (hd as f32).sqrt();
         for layer in &w.layers {
-            matmul_wt(&mut qkv, &x, total, &layer.qkv);
+            linear(&mut qkv, &x, total, &layer.qkv);
             for r in qkv.chunks_exact_mut(3 * h) {
                 for (v, b) in r.iter_mut().zip(&layer.qkv.bias) {
                     *v += b;
@@ -301,14 +277,16 @@ impl BertEmbedder {
                     let k = &block[h + head * hd..];
                     let v = &block[2 * h + head * hd..];
                     let sc = &mut scores[..len * len];
-                    matmul_abt(sc, len, len, hd, q, 3 * h, k, 3 * h, scale);
+                    let (qv, kt) = (View::rows(q, 3 * h), View::transposed(k, 3 * h));
+                    gemm_into(sc, len, (len, len, hd), qv, kt, scale);
                     sc.chunks_exact_mut(len).for_each(softmax_row);
                     let out = &mut ctx[start * h + head * hd..];
-                    matmul_ab(out, h, len, hd, len, sc, v, 3 * h);
+                    let (p, vv) = (View::rows(sc, len), View::rows(v, 3 * h));
+                    gemm_into(out, h, (len, hd, len), p, vv, 1.0);
                 }
                 start += len;
             }
-            matmul_wt(&mut tmp, &ctx, total, &layer.attn_out);
+            linear(&mut tmp, &ctx, total, &layer.attn_out);
             add_bias_residual_layer_norm(
                 &mut tmp,
                 &x,
@@ -318,9 +296,9 @@ impl BertEmbedder {
                 eps,
             );
             std::mem::swap(&mut x, &mut tmp);
-            matmul_wt(&mut up, &x, total, &layer.up);
+            linear(&mut up, &x, total, &layer.up);
             bias_gelu(&mut up, &layer.up.bias);
-            matmul_wt(&mut tmp, &up, total, &layer.down);
+            linear(&mut tmp, &up, total, &layer.down);
             add_bias_residual_layer_norm(
                 &mut tmp,
                 &x,

@@ -146,6 +146,17 @@ impl Hnsw {
         ((v >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
 
+    fn take_visited(&self) -> Visited {
+        let pooled = self.pool.lock().map(|mut p| p.pop()).unwrap_or(None);
+        pooled.unwrap_or_else(|| Visited::new(self.levels.len()))
+    }
+
+    fn give_visited(&self, v: Visited) {
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(v);
+        }
+    }
+
     fn neighbours(&self, id: u32, layer: usize) -> &[u32] {
         if layer == 0 {
             let s = id as usize * self.stride();
@@ -291,12 +302,7 @@ impl Hnsw {
             cur = self.greedy(vectors, &q, cur, layer);
         }
         for layer in (0..=level.min(self.max_level)).rev() {
-            let mut visited = self
-                .pool
-                .lock()
-                .expect("pool")
-                .pop()
-                .unwrap_or_else(|| Visited::new(0));
+            let mut visited = self.take_visited();
             let found = self.search_layer(
                 &mut visited,
                 vectors,
@@ -306,7 +312,7 @@ impl Hnsw {
                 layer,
                 None,
             );
-            self.pool.lock().expect("pool").push(visited);
+            self.give_visited(visited);
             let max = self.max_links(layer);
             let chosen = self.select(vectors, &found, self.params.m);
             self.set_neighbours(id, layer, &chosen);
@@ -360,14 +366,9 @@ impl Hnsw {
         for layer in (1..=self.max_level).rev() {
             cur = self.greedy(vectors, q, cur, layer);
         }
-        let mut visited = self
-            .pool
-            .lock()
-            .expect("pool")
-            .pop()
-            .unwrap_or_else(|| Visited::new(0));
+        let mut visited = self.take_visited();
         let found = self.search_layer(&mut visited, vectors, q, cur, ef.max(k), 0, allow);
-        self.pool.lock().expect("pool").push(visited);
+        self.give_visited(visited);
         found.into_iter().take(k).map(|c| (c.id, c.sim)).collect()
     }
 

@@ -1,4 +1,5 @@
-//! The ingest progress bar: files, chunks, chunks/s and ETA, on stderr.
+//! The ingest progress bar on stderr: documents (the bar and its ETA), files, chunks and
+//! chunks/s. Each file counts as one document until it is read and its real count is known.
 
 use cairn_rag::{IngestProgress, Skipped};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -8,6 +9,8 @@ use std::time::Instant;
 pub struct Bar {
     bar: ProgressBar,
     chunks: AtomicUsize,
+    files: AtomicUsize,
+    files_done: AtomicUsize,
     started: Instant,
     quiet: bool,
 }
@@ -24,7 +27,7 @@ impl Bar {
         );
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}  ETA {eta}",
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} docs  {msg}  ETA {eta}",
             )
             .expect("static template")
             .progress_chars("=> "),
@@ -32,6 +35,8 @@ impl Bar {
         Bar {
             bar,
             chunks: AtomicUsize::new(0),
+            files: AtomicUsize::new(0),
+            files_done: AtomicUsize::new(0),
             started: Instant::now(),
             quiet,
         }
@@ -42,20 +47,40 @@ impl Bar {
     }
 }
 
+impl Bar {
+    fn update_message(&self) {
+        let chunks = self.chunks.load(Ordering::Relaxed);
+        let rate = chunks as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!(
+            "{}/{} files  {chunks} chunks  {rate:.0} chunks/s",
+            self.files_done.load(Ordering::Relaxed),
+            self.files.load(Ordering::Relaxed)
+        ));
+    }
+}
+
 impl IngestProgress for Bar {
     fn files(&self, total: usize) {
+        self.files.store(total, Ordering::Relaxed);
         self.bar.set_length(total as u64);
+        self.update_message();
     }
 
-    fn file_done(&self, _path: &str) {
-        self.bar.inc(1);
+    fn file_loaded(&self, docs: usize) {
+        self.files_done.fetch_add(1, Ordering::Relaxed);
+        // The file was counted as one document; now its real count is known.
+        let len = self.bar.length().unwrap_or(0) + docs as u64;
+        self.bar.set_length(len.saturating_sub(1));
+        self.update_message();
+    }
+
+    fn documents_done(&self, n: usize) {
+        self.bar.inc(n as u64);
     }
 
     fn chunks_done(&self, n: usize) {
-        let total = self.chunks.fetch_add(n, Ordering::Relaxed) + n;
-        let rate = total as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-        self.bar
-            .set_message(format!("{total} chunks  {rate:.0} chunks/s"));
+        self.chunks.fetch_add(n, Ordering::Relaxed);
+        self.update_message();
     }
 
     fn skipped(&self, s: &Skipped) {

@@ -69,10 +69,15 @@ impl IngestReport {
     }
 }
 
-/// Progress callbacks; the CLI draws a bar, tests pass `NoProgress`.
+/// Progress callbacks; the CLI draws a bar, tests pass `NoProgress`. Work is counted in
+/// documents, since one JSONL file can hold thousands of them.
 pub trait IngestProgress: Sync {
+    /// How many files the walk found.
     fn files(&self, _total: usize) {}
-    fn file_done(&self, _path: &str) {}
+    /// A file was read and held `docs` documents (0 when it was skipped).
+    fn file_loaded(&self, _docs: usize) {}
+    /// Documents finished: embedded and committed, or found unchanged.
+    fn documents_done(&self, _n: usize) {}
     fn chunks_done(&self, _n: usize) {}
     fn skipped(&self, _s: &Skipped) {}
 }
@@ -192,6 +197,7 @@ impl Indexer {
                         progress.skipped(&s);
                         report.skipped.push(s);
                     }
+                    progress.file_loaded(loaded.docs.len());
                     let seen = seen_by_origin.entry(origin.clone()).or_default();
                     for doc in loaded.docs {
                         if !seen.insert(doc.id.clone()) {
@@ -206,11 +212,15 @@ impl Indexer {
                             };
                             progress.skipped(&s);
                             report.skipped.push(s);
+                            progress.documents_done(1);
                             continue;
                         }
                         let hash = self.hash(&doc);
                         match hashes.get(&doc.id) {
-                            Some(h) if *h == hash => report.unchanged += 1,
+                            Some(h) if *h == hash => {
+                                report.unchanged += 1;
+                                progress.documents_done(1);
+                            }
                             old => {
                                 pending_bytes += doc.text.len();
                                 pending.push(Pending {
@@ -237,9 +247,9 @@ impl Indexer {
                     let s = skipped_from(&e);
                     progress.skipped(&s);
                     report.skipped.push(s);
+                    progress.file_loaded(0);
                 }
             }
-            progress.file_done(&path.display().to_string());
         }
         self.flush(&mut index, &mut pending, &mut report, &mut hashes, progress)?;
 
@@ -276,6 +286,7 @@ impl Indexer {
             return Ok(());
         }
         let batch = std::mem::take(pending);
+        let n_docs = batch.len();
         let chunked: Vec<_> = batch
             .par_iter()
             .map(|p| self.chunker.chunk(&p.doc))
@@ -308,6 +319,7 @@ impl Indexer {
         index.write_batch(&writes, &[])?;
         report.chunks += n_chunks;
         progress.chunks_done(n_chunks);
+        progress.documents_done(n_docs);
         Ok(())
     }
 }

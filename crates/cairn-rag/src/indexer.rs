@@ -294,6 +294,13 @@ impl Indexer {
         let owned: Vec<String> = chunked.iter().flatten().map(|c| c.indexed_text()).collect();
         let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
         let vectors = self.embedder.embed(&texts)?;
+        if vectors.len() != texts.len() {
+            return Err(IngestError::Embed(EmbedError::Model(format!(
+                "the embedder returned {} vectors for {} chunks",
+                vectors.len(),
+                texts.len()
+            ))));
+        }
         let mut vectors = vectors.into_iter();
         let mut writes = Vec::with_capacity(batch.len());
         let mut n_chunks = 0;

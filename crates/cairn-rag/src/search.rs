@@ -75,6 +75,8 @@ pub enum SearchError {
     Embed(#[from] EmbedError),
     #[error("the index was built with model {index}, but the query embedder is {query}")]
     ModelMismatch { index: String, query: String },
+    #[error("{0} search needs an embedding model; open the retriever with one or use bm25 mode")]
+    NoEmbedder(&'static str),
 }
 
 impl Classify for SearchError {
@@ -82,7 +84,9 @@ impl Classify for SearchError {
         match self {
             SearchError::Store(e) => e.class(),
             SearchError::Embed(e) => e.class(),
-            SearchError::ModelMismatch { .. } => ErrorClass::InvalidInput,
+            SearchError::ModelMismatch { .. } | SearchError::NoEmbedder(_) => {
+                ErrorClass::InvalidInput
+            }
         }
     }
 }
@@ -122,8 +126,12 @@ impl Retriever {
         let e = self
             .embedder
             .as_ref()
-            .expect("dense search needs an embedder; construct the retriever with one");
-        Ok(e.embed(&[query])?.remove(0))
+            .ok_or(SearchError::NoEmbedder("dense"))?;
+        e.embed(&[query])?
+            .pop()
+            .ok_or(SearchError::Embed(EmbedError::Model(
+                "no vector for the query".into(),
+            )))
     }
 
     /// Ranked chunk positions, without reading chunk text (the fast path eval uses).

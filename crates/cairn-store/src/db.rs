@@ -371,7 +371,7 @@ impl Index {
     }
 }
 
-pub(crate) fn row_to_doc(r: &rusqlite::Row) -> rusqlite::Result<StoredDoc> {
+fn row_to_doc(r: &rusqlite::Row) -> rusqlite::Result<StoredDoc> {
     let meta: String = r.get(5)?;
     Ok(StoredDoc {
         id: r.get(0)?,

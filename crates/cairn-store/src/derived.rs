@@ -4,7 +4,7 @@
 
 use crate::bm25::{Bm25Index, Bm25Params};
 use crate::codec::{Reader, Writer};
-use crate::db::{blob_to_vec, row_to_doc, Index, IndexInfo, StoredDoc};
+use crate::db::{blob_to_vec, Index, IndexInfo, StoredDoc};
 use crate::error::StoreError;
 use crate::hnsw::{Hnsw, HnswParams};
 use crate::vector::FlatIndex;
@@ -338,13 +338,11 @@ impl Searcher {
             .map_err(&err)?;
         let doc = self
             .index
-            .conn
-            .query_row(
-                "SELECT id, origin, source, title, kind, metadata FROM documents WHERE id = ?1",
-                [&doc_id],
-                row_to_doc,
-            )
-            .map_err(&err)?;
+            .document(&doc_id)?
+            .ok_or_else(|| StoreError::Corrupt {
+                path: self.index.db_path(),
+                message: format!("chunk {id} belongs to missing document {doc_id}"),
+            })?;
         Ok((
             Chunk {
                 id,

@@ -96,6 +96,7 @@ impl ChatModel for Fallback {
                 }
                 let Some(err) = failed else { return };
                 errors.push((models[i].id().to_string(), err));
+                drop(std::mem::replace(&mut s, Box::pin(futures::stream::empty())));
                 // Find the next model that opens.
                 let mut next = None;
                 for (j, m) in models.iter().enumerate().skip(i + 1) {

@@ -204,6 +204,8 @@ impl ChatModel for Retry {
                     }
                 };
                 tracing::warn!(model = %inner.id(), retry, error = %err, "stream broke; restarting");
+                // Hang up on the broken response before waiting, so the server sees us stop.
+                drop(std::mem::replace(&mut s, Box::pin(futures::stream::empty())));
                 clock.sleep(delay).await;
                 match open(&inner, &req, &policy, &clock, &rng, retry + 1).await {
                     Ok((ns, r)) => {

@@ -262,7 +262,6 @@ pub fn parse_error(body: &[u8]) -> ErrorBody {
 struct StreamState {
     calls: BTreeMap<u64, usize>,
     finish: Option<FinishReason>,
-    saw_finish_field: bool,
     usage: Option<Usage>,
 }
 
@@ -318,7 +317,6 @@ impl StreamState {
             }
         }
         if let Some(f) = choice.get("finish_reason").filter(|f| !f.is_null()) {
-            self.saw_finish_field = true;
             self.finish = finish(f.as_str(), !self.calls.is_empty()).or(self.finish);
         }
         Ok(())
@@ -395,15 +393,9 @@ impl ChatModel for OpenAi {
                 if let Err(e) = st.chunk(&v, &mut out) { yield Err(e); return; }
                 for e in out { yield Ok(e); }
             }
-            // No [DONE]. A finish reason already seen still marks a complete answer (some
-            // compatible servers omit [DONE]); otherwise the stream was cut.
-            if st.saw_finish_field && st.finish.is_some() {
-                let mut out = Vec::new();
-                st.end(&mut out);
-                for e in out { yield Ok(e); }
-            } else {
-                yield Err(truncated(P));
-            }
+            // Without [DONE] the usage chunk (and possibly more) is missing: a truncation,
+            // even when a finish reason went by.
+            yield Err(truncated(P));
         }))
     }
 

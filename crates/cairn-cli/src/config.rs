@@ -16,6 +16,40 @@ pub struct Config {
     pub search: SearchConfig,
     #[serde(default)]
     pub models: ModelsConfig,
+    #[serde(default)]
+    pub llm: LlmConfig,
+    /// Price overrides, keyed `provider:model-prefix`, in USD per million tokens.
+    #[serde(default)]
+    pub pricing: std::collections::BTreeMap<String, cairn_llm::Price>,
+}
+
+/// `[llm]`: which model answers and the middleware around it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    /// `provider:name`, e.g. `openai:gpt-4o-mini` (like `--model`).
+    pub model: Option<String>,
+    /// Models tried in order when the main one fails.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    pub max_retries: Option<u32>,
+    pub connect_timeout_secs: Option<f64>,
+    pub first_byte_timeout_secs: Option<f64>,
+    pub idle_timeout_secs: Option<f64>,
+    pub timeout_secs: Option<f64>,
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u32>,
+    /// Cache responses on disk (opt-in).
+    #[serde(default)]
+    pub cache: bool,
+    pub cache_dir: Option<PathBuf>,
+    /// The cost ledger (SQLite) [env: CAIRN_LEDGER].
+    pub ledger: Option<PathBuf>,
+    /// Overrides the model's context window, in tokens.
+    pub context_window: Option<u64>,
+    /// Base URLs by provider (`openai = "http://localhost:8000/v1"`).
+    #[serde(default)]
+    pub base_urls: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,7 +124,9 @@ impl Config {
         toml::from_str(&text).with_context(|| {
             format!(
                 "config file {} is not valid (sections: [index] path; [chunking] max_tokens, overlap; \
-                 [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir)",
+                 [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir; \
+                 [llm] model, fallbacks, max_retries, *_timeout_secs, requests_per_minute, tokens_per_minute, \
+                 cache, cache_dir, ledger, context_window, base_urls; [pricing.\"provider:model\"] input, cached_input, cache_write, output)",
                 path.display()
             )
         })

@@ -1,9 +1,12 @@
 //! `cairn`: build, run and evaluate retrieval on one machine.
 
 mod bench;
+mod chat;
 mod config;
+mod cost;
 mod eval;
 mod ingest;
+mod llm;
 mod models;
 mod progress;
 mod search;
@@ -18,7 +21,7 @@ use std::process::ExitCode;
 #[command(
     name = "cairn",
     version,
-    about = "Index documents and search them: embedded, offline, no API key",
+    about = "Index documents and search them (embedded, offline, no API key); talk to LLMs",
     long_about = "cairn indexes folders of documents into an embedded index (SQLite + BM25 + \
                   vectors) and searches them with dense, BM25 or hybrid retrieval.\n\n\
                   Quick start:\n  cairn ingest docs/\n  cairn search \"how do I configure it?\""
@@ -58,6 +61,10 @@ enum Command {
     /// Measure speed (see BENCHMARKS.md)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Talk to a language model (OpenAI, Anthropic, Gemini, Ollama)
+    Chat(chat::Args),
+    /// What language-model calls cost, from the ledger
+    Cost(cost::Args),
     /// Manage local model files
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -107,6 +114,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Search(a) => search::run(&g, a),
         Command::Eval(c) => eval::run(&g, c),
         Command::Bench(c) => bench::run(&g, c),
+        Command::Chat(a) => chat::run(&g, a),
+        Command::Cost(a) => cost::run(&g, a),
         Command::Info { json } => {
             let i = cairn_store::Index::open(&g.index)?.info()?;
             if json {

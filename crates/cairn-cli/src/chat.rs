@@ -1,0 +1,272 @@
+//! `cairn chat`: one-shot (a prompt argument or piped stdin) or an interactive session with
+//! history; tokens stream as they arrive; usage and cost at the end; `--json` for the whole
+//! response; `--schema FILE` for validated JSON output.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cairn_llm::{ChatEvent, ChatModel, ChatRequest, ChatResponse, Message, ModelId, Usage};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::Globals;
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Models: openai:NAME, anthropic:NAME, gemini:NAME, ollama:NAME. Without \
+    --model: [llm] model in cairn.toml, CAIRN_LLM_MODEL, then whichever of OPENAI_API_KEY, \
+    ANTHROPIC_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY, OLLAMA_HOST is set. Base URLs: \
+    OPENAI_BASE_URL, ANTHROPIC_BASE_URL, GOOGLE_GEMINI_BASE_URL."
+)]
+pub struct Args {
+    /// The prompt; read from stdin when omitted and stdin is not a terminal
+    prompt: Option<String>,
+    /// provider:name, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, gemini:gemini-2.5-flash, ollama:llama3.2
+    #[arg(short, long)]
+    model: Option<String>,
+    /// A system prompt
+    #[arg(short, long)]
+    system: Option<String>,
+    /// Reply with JSON matching this JSON schema file (validated; one repair round)
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+    /// Sampling temperature
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Most output tokens
+    #[arg(long)]
+    max_tokens: Option<u32>,
+    /// Print the whole response as JSON (no streaming)
+    #[arg(long)]
+    json: bool,
+    /// Wait for the whole reply instead of streaming tokens
+    #[arg(long)]
+    no_stream: bool,
+    /// Interactive session even when stdin is not a terminal (one prompt per line)
+    #[arg(short, long)]
+    interactive: bool,
+    /// Serve repeated requests from the on-disk response cache
+    #[arg(long)]
+    cache: bool,
+}
+
+struct Session {
+    model: std::sync::Arc<dyn ChatModel>,
+    pricing: cairn_llm::Pricing,
+    id: ModelId,
+    args: Args,
+    schema: Option<cairn_llm::JsonSchemaFormat>,
+}
+
+fn read_schema(path: &PathBuf) -> Result<cairn_llm::JsonSchemaFormat> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--schema {}: cannot read the file", path.display()))?;
+    let schema: Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "--schema {}: not valid JSON; pass a JSON Schema document",
+            path.display()
+        )
+    })?;
+    if !schema.is_object() {
+        anyhow::bail!(
+            "--schema {}: a JSON Schema must be an object",
+            path.display()
+        );
+    }
+    cairn_llm::structured::validate(&schema, &Value::Null)
+        .map_err(|e| anyhow::anyhow!("--schema {}: {e}", path.display()))?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "result".into());
+    Ok(cairn_llm::structured::format_for(&name, schema))
+}
+
+pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
+    let schema = args.schema.as_ref().map(read_schema).transpose()?;
+    let built = crate::llm::build(&g.config, args.model.as_deref(), args.cache)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let id = built.model.id();
+    let s = Session {
+        model: built.model,
+        pricing: built.ledger.pricing().clone(),
+        id,
+        args,
+        schema,
+    };
+    let stdin = std::io::stdin();
+    let interactive = s.args.interactive || (s.args.prompt.is_none() && stdin.is_terminal());
+    if !interactive {
+        let prompt = match &s.args.prompt {
+            Some(p) => p.clone(),
+            None => {
+                let mut t = String::new();
+                stdin
+                    .lock()
+                    .read_to_string(&mut t)
+                    .context("reading the prompt from stdin")?;
+                t
+            }
+        };
+        if prompt.trim().is_empty() {
+            anyhow::bail!("no prompt: pass one as an argument or on stdin, or run `cairn chat` in a terminal for a session");
+        }
+        let mut history = s.start();
+        history.push(Message::user(prompt));
+        rt.block_on(s.turn(&mut history, g.quiet))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !g.quiet {
+        eprintln!(
+            "cairn chat with {} — /reset clears the history, /exit or Ctrl-D ends",
+            s.id
+        );
+    }
+    let mut history = s.start();
+    if let Some(p) = &s.args.prompt {
+        history.push(Message::user(p.clone()));
+        rt.block_on(s.turn(&mut history, g.quiet))?;
+    }
+    let mut lines = stdin.lock().lines();
+    loop {
+        if !g.quiet {
+            eprint!("> ");
+            std::io::stderr().flush().ok();
+        }
+        let Some(line) = lines.next() else { break };
+        let line = line.context("reading stdin")?;
+        match line.trim() {
+            "" => continue,
+            "/exit" | "/quit" => break,
+            "/reset" => {
+                history = s.start();
+                eprintln!("(history cleared)");
+                continue;
+            }
+            _ => {}
+        }
+        history.push(Message::user(line));
+        if let Err(e) = rt.block_on(s.turn(&mut history, g.quiet)) {
+            // A failed turn leaves the session usable; drop the unanswered prompt.
+            history.pop();
+            eprintln!("error: {e:#}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl Session {
+    fn start(&self) -> Vec<Message> {
+        self.args
+            .system
+            .as_ref()
+            .map(|s| vec![Message::system(s.clone())])
+            .unwrap_or_default()
+    }
+
+    fn request(&self, history: &[Message]) -> ChatRequest {
+        let mut r = ChatRequest::new(history.to_vec());
+        r.temperature = self.args.temperature;
+        r.max_output_tokens = self.args.max_tokens;
+        r
+    }
+
+    fn footer(&self, resp: &ChatResponse) -> String {
+        let cost = self
+            .pricing
+            .cost(&self.id, &resp.usage)
+            .map(|c| format!("${c:.6}"))
+            .unwrap_or_else(|| "no price for this model".into());
+        let u: &Usage = &resp.usage;
+        let mut s = format!(
+            "[{} · {} in ({} cached, {} cache write) / {} out tokens · {cost}",
+            self.id, u.input_tokens, u.cached_input_tokens, u.cache_write_tokens, u.output_tokens
+        );
+        if let Some(r) = &resp.request_id {
+            s.push_str(&format!(" · {r}"));
+        }
+        s.push(']');
+        s
+    }
+
+    fn json_of(&self, resp: &ChatResponse, value: Option<&Value>) -> Value {
+        json!({
+            "model": self.id.to_string(),
+            "provider_model": resp.model,
+            "text": resp.text(),
+            "json": value,
+            "tool_calls": resp.tool_calls,
+            "finish_reason": resp.finish_reason,
+            "usage": resp.usage,
+            "cost_usd": self.pricing.cost(&self.id, &resp.usage),
+            "request_id": resp.request_id,
+        })
+    }
+
+    async fn turn(&self, history: &mut Vec<Message>, quiet: bool) -> Result<()> {
+        let req = self.request(history);
+        if let Some(fmt) = &self.schema {
+            let (value, resp) =
+                cairn_llm::structured::generate_json(self.model.as_ref(), &req, fmt).await?;
+            if self.args.json {
+                println!("{}", self.json_of(&resp, Some(&value)));
+            } else {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+                if !quiet {
+                    eprintln!("{}", self.footer(&resp));
+                }
+            }
+            history.push(Message::assistant(value.to_string()));
+            return Ok(());
+        }
+        if self.args.json || self.args.no_stream {
+            let resp = self.model.chat(&req).await?;
+            if self.args.json {
+                println!("{}", self.json_of(&resp, None));
+            } else {
+                println!("{}", resp.text());
+                if !quiet {
+                    eprintln!("{}", self.footer(&resp));
+                }
+            }
+            history.push(resp.to_message());
+            return Ok(());
+        }
+        let mut stream = self.model.stream(&req).await?;
+        let mut acc = cairn_llm::Accumulator::default();
+        let mut out = std::io::stdout();
+        while let Some(ev) = stream.next().await {
+            let ev = ev?;
+            match &ev {
+                ChatEvent::TextDelta { text } => {
+                    out.write_all(text.as_bytes())?;
+                    out.flush()?;
+                }
+                ChatEvent::Restart { reason, .. } => {
+                    writeln!(out)?;
+                    out.flush()?;
+                    eprintln!(
+                        "[the stream broke ({reason}); restarting — discard the partial reply above]"
+                    );
+                }
+                _ => {}
+            }
+            acc.push(&ev);
+        }
+        let resp = acc.response();
+        writeln!(out)?;
+        for c in &resp.tool_calls {
+            println!("[tool call {} {}({})]", c.id, c.name, c.arguments);
+        }
+        if !quiet {
+            eprintln!("{}", self.footer(&resp));
+        }
+        history.push(resp.to_message());
+        Ok(())
+    }
+}

@@ -1,0 +1,411 @@
+//! `cairn chat` and `cairn cost` end to end, against the llmock peer.
+
+mod common;
+#[path = "../../cairn-llm/tests/support/mod.rs"]
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::json;
+use serde_json::{json, Value};
+use support::Llmock;
+
+/// A `cairn` command with only the given provider variables set, a private ledger and cache.
+fn cairn(mock: &Llmock, ledger: &std::path::Path, vars: &[(&str, String)]) -> Command {
+    let mut c = common::cairn();
+    for v in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "OLLAMA_HOST",
+        "CAIRN_LLM_MODEL",
+        "CAIRN_LLM_CACHE",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("CAIRN_LEDGER", ledger);
+    c.env("CAIRN_CACHE_DIR", ledger.parent().unwrap().join("cache"));
+    c.env("OPENAI_BASE_URL", mock.base_for("openai"));
+    c.env("ANTHROPIC_BASE_URL", mock.base_for("anthropic"));
+    c.env("GOOGLE_GEMINI_BASE_URL", mock.base_for("gemini"));
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c
+}
+
+fn out(mut c: Command, stdin: Option<&str>) -> (i32, String, String) {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn chat(mock: &Llmock, ledger: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let mut c = cairn(mock, ledger, &[]);
+    c.arg("chat").args(args);
+    out(c, None)
+}
+
+#[test]
+fn nothing_configured_lists_what_was_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = common::cairn();
+    for v in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "OLLAMA_HOST",
+        "CAIRN_LLM_MODEL",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("CAIRN_LEDGER", dir.path().join("l.sqlite"))
+        .current_dir(dir.path());
+    let (code, _, err) = out(
+        {
+            c.args(["chat", "hello"]);
+            c
+        },
+        None,
+    );
+    assert_ne!(code, 0);
+    for v in [
+        "--model",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "OLLAMA_HOST",
+        "cairn.toml",
+    ] {
+        assert!(err.contains(v), "{v} missing from: {err}");
+    }
+    // A bad spec names the flag.
+    let mut c = common::cairn();
+    c.env("CAIRN_LEDGER", dir.path().join("l.sqlite"));
+    let (code, _, err) = out(
+        {
+            c.args(["chat", "--model", "gpt-4o", "hello"]);
+            c
+        },
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--model") && err.contains("provider:name"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_streams_prints_usage_and_the_ledger_adds_up() {
+    let mock = Llmock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite");
+
+    // One-shot, streamed.
+    let (code, stdout, stderr) = chat(
+        &mock,
+        &ledger,
+        &["--model", "openai:gpt-4o-mini", "Tell me about caching."],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("gpt-4o-mini"), "{stdout}");
+    assert!(
+        stderr.contains("openai:gpt-4o-mini")
+            && stderr.contains("out tokens")
+            && stderr.contains('$'),
+        "{stderr}"
+    );
+    mock.assert_clean("cli one-shot").await;
+
+    // A scripted session per paid provider, with --json to read each call's usage; the
+    // ledger's totals must equal the hand sum from the reference's prices.
+    let prices: &[(&str, f64, f64)] = &[
+        ("openai:gpt-4o-mini", 0.15, 0.60),
+        ("anthropic:claude-haiku-4-5", 1.00, 5.00),
+        ("gemini:gemini-2.5-flash", 0.30, 2.50),
+    ];
+    let mut expected_total = 0.0;
+    let mut expected_calls = 1; // the one-shot above
+    let first: Value = {
+        let rows = json(
+            &out(
+                {
+                    let mut c = cairn(&mock, &ledger, &[]);
+                    c.args(["cost", "--json"]);
+                    c
+                },
+                None,
+            )
+            .1,
+        );
+        expected_total += rows["total_cost_usd"].as_f64().unwrap();
+        rows
+    };
+    assert_eq!(first["total_calls"], 1);
+    for (spec, input, output) in prices {
+        let mut session = 0.0;
+        for prompt in ["What is a cache?", "And a ledger?", "Summarise both."] {
+            let (code, stdout, stderr) = chat(&mock, &ledger, &["--model", spec, "--json", prompt]);
+            assert_eq!(code, 0, "{spec}: {stderr}");
+            let v = json(stdout.trim());
+            assert_eq!(v["model"], *spec);
+            let u = &v["usage"];
+            let (i, o) = (
+                u["input_tokens"].as_f64().unwrap(),
+                u["output_tokens"].as_f64().unwrap(),
+            );
+            assert!(o > 0.0);
+            let by_hand = (i * input + o * output) / 1e6;
+            assert!((v["cost_usd"].as_f64().unwrap() - by_hand).abs() < 1e-12);
+            session += by_hand;
+            expected_calls += 1;
+        }
+        let rows = json(
+            &out(
+                {
+                    let mut c = cairn(&mock, &ledger, &[]);
+                    c.args(["cost", "--json", "--by", "model"]);
+                    c
+                },
+                None,
+            )
+            .1,
+        );
+        let row = rows["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == *spec)
+            .unwrap()
+            .clone();
+        assert!(row["calls"].as_u64().unwrap() >= 3);
+        if *spec != "openai:gpt-4o-mini" {
+            assert!(
+                (row["cost_usd"].as_f64().unwrap() - session).abs() < 1e-12,
+                "{spec}: {row} vs {session}"
+            );
+        }
+        expected_total += session;
+    }
+    let total = json(
+        &out(
+            {
+                let mut c = cairn(&mock, &ledger, &[]);
+                c.args(["cost", "--json", "--by", "day", "--since", "2000-01-01"]);
+                c
+            },
+            None,
+        )
+        .1,
+    );
+    assert_eq!(total["total_calls"], expected_calls);
+    assert!((total["total_cost_usd"].as_f64().unwrap() - expected_total).abs() < 1e-12);
+    let (code, table, _) = out(
+        {
+            let mut c = cairn(&mock, &ledger, &[]);
+            c.args(["cost"]);
+            c
+        },
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("anthropic:claude-haiku-4-5") && table.contains("total"),
+        "{table}"
+    );
+    let (code, _, err) = out(
+        {
+            let mut c = cairn(&mock, &ledger, &[]);
+            c.args(["cost", "--since", "yesterday"]);
+            c
+        },
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("--since"), "{err}");
+    mock.assert_clean("cli sessions").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_interactive_schema_restart_cache_and_context_window() {
+    let mock = Llmock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite");
+
+    // The prompt from stdin.
+    let mut c = cairn(&mock, &ledger, &[("OPENAI_API_KEY", "k".into())]);
+    c.args(["chat", "--no-stream"]);
+    let (code, stdout, stderr) = out(c, Some("Piped prompt here"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("Piped prompt here") || !stdout.trim().is_empty(),
+        "{stdout}"
+    );
+    mock.reset().await;
+
+    // An interactive session keeps its history.
+    let mut c = cairn(&mock, &ledger, &[]);
+    c.args([
+        "chat",
+        "-i",
+        "--model",
+        "anthropic:claude-haiku-4-5",
+        "--system",
+        "Be brief.",
+    ]);
+    let (code, stdout, stderr) = out(c, Some("First question\nSecond question\n/exit\n"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr.matches("out tokens").count(), 2, "{stderr}");
+    assert!(!stdout.trim().is_empty());
+    let reqs = mock.requests().await;
+    let bodies: Vec<&Value> = reqs["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["body"])
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[1]["messages"].as_array().unwrap().len(),
+        3,
+        "history not kept: {}",
+        bodies[1]
+    );
+    assert_eq!(bodies[1]["system"][0]["text"], "Be brief.");
+    mock.assert_clean("interactive").await;
+
+    // Structured output from a schema file, validated.
+    let schema = dir.path().join("film.json");
+    std::fs::write(&schema, json!({"type":"object","properties":{"title":{"type":"string"},"year":{"type":"integer"}},"required":["title","year"],"additionalProperties":false}).to_string()).unwrap();
+    for spec in [
+        "openai:gpt-4o-mini",
+        "anthropic:claude-haiku-4-5",
+        "gemini:gemini-2.5-flash",
+    ] {
+        let (code, stdout, stderr) = chat(
+            &mock,
+            &ledger,
+            &[
+                "--model",
+                spec,
+                "--schema",
+                schema.to_str().unwrap(),
+                "Name a film.",
+            ],
+        );
+        assert_eq!(code, 0, "{spec}: {stderr}");
+        let v = json(&stdout);
+        assert!(v["title"].is_string() && v["year"].is_i64(), "{spec}: {v}");
+    }
+    mock.assert_clean("schema").await;
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{not json").unwrap();
+    let (code, _, err) = chat(
+        &mock,
+        &ledger,
+        &[
+            "--model",
+            "openai:gpt-4o-mini",
+            "--schema",
+            bad.to_str().unwrap(),
+            "x",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bad.json") && err.contains("--schema"),
+        "{err}"
+    );
+    let (code, _, err) = chat(
+        &mock,
+        &ledger,
+        &[
+            "--model",
+            "openai:gpt-4o-mini",
+            "--schema",
+            "/nonexistent/s.json",
+            "x",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("/nonexistent/s.json"), "{err}");
+
+    // A stream that breaks mid-way: the CLI says it restarted and prints the whole reply.
+    let (_, clean, _) = chat(
+        &mock,
+        &ledger,
+        &["--model", "gemini:gemini-2.5-flash", "Tell me a story."],
+    );
+    mock.reset().await;
+    mock.scenario(json!([{"type": "stream_fault", "kind": "disconnect", "after_chunks": 3}]))
+        .await;
+    let (code, stdout, stderr) = chat(
+        &mock,
+        &ledger,
+        &["--model", "gemini:gemini-2.5-flash", "Tell me a story."],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("restarting"), "{stderr}");
+    assert!(
+        stdout.trim_end().ends_with(clean.trim()),
+        "{stdout:?} vs {clean:?}"
+    );
+    mock.assert_clean("cli restart").await;
+
+    // --cache: the repeat is served from disk and not billed again.
+    for _ in 0..2 {
+        let (code, _, stderr) = chat(
+            &mock,
+            &ledger,
+            &["--model", "openai:gpt-4o-mini", "--cache", "Cache me."],
+        );
+        assert_eq!(code, 0, "{stderr}");
+    }
+    assert_eq!(
+        mock.requests().await["requests"].as_array().unwrap().len(),
+        1
+    );
+    mock.reset().await;
+
+    // Over the configured window: refused locally, nothing sent.
+    let cfg = dir.path().join("cairn.toml");
+    std::fs::write(&cfg, "[llm]\ncontext_window = 50\n").unwrap();
+    let long = "word ".repeat(200);
+    let (code, _, err) = chat(
+        &mock,
+        &ledger,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--model",
+            "openai:gpt-4o-mini",
+            &long,
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("context window of 50"), "{err}");
+    assert!(mock.requests().await["requests"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

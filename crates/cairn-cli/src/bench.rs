@@ -25,6 +25,9 @@ pub enum BenchCommand {
     /// HNSW recall@10 against exact search and queries/s, on synthetic clustered vectors or
     /// on the vectors of an index; writes the vectors for the hnswlib side with --dump-dir
     Hnsw(HnswArgs),
+    /// LLM client overhead: stream a long reply from an OpenAI-compatible peer with cairn and
+    /// with raw reqwest, interleaved, and compare wall and CPU time per call
+    LlmStream(crate::bench_llm::LlmStreamArgs),
 }
 
 #[derive(clap::Args)]
@@ -125,6 +128,7 @@ pub fn run(g: &Globals, c: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Bm25(a) => bm25(a),
         BenchCommand::Search(a) => search(g, a),
         BenchCommand::Hnsw(a) => hnsw(a),
+        BenchCommand::LlmStream(a) => crate::bench_llm::run(a),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `cairn`: build, run and evaluate retrieval on one machine.
 
 mod bench;
+mod bench_llm;
 mod chat;
 mod config;
 mod cost;

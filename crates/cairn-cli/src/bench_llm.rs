@@ -1,0 +1,135 @@
+//! `cairn bench llm-stream`: the client's cost when streaming a long reply, next to raw reqwest
+//! reading the same stream from the same peer, calls interleaved so drift hits both alike.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use cairn_llm::middleware::{Retry, RetryPolicy};
+use cairn_llm::providers::{openai::OpenAi, Endpoint};
+use cairn_llm::transport::Transport;
+use cairn_llm::{ChatEvent, ChatModel, ChatRequest};
+use futures::StreamExt;
+
+#[derive(clap::Args)]
+pub struct LlmStreamArgs {
+    /// An OpenAI-compatible base URL serving the long reply (bench/llm_stream.sh starts llmock)
+    #[arg(long)]
+    base_url: String,
+    #[arg(long, default_value = "gpt-4o-mini")]
+    model: String,
+    /// Calls per client
+    #[arg(long, default_value_t = 20)]
+    calls: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Process CPU time (user + system).
+fn cpu_time() -> Duration {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own; RUSAGE_SELF is always valid.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+#[derive(Default)]
+struct Tally {
+    wall: Vec<Duration>,
+    cpu: Duration,
+    events: usize,
+    bytes: usize,
+}
+
+pub fn run(a: LlmStreamArgs) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(bench(a))
+}
+
+async fn bench(a: LlmStreamArgs) -> Result<ExitCode> {
+    let transport = Arc::new(Transport::new(Default::default()));
+    let ep = Endpoint {
+        base_url: a.base_url.clone(),
+        api_key: Some("bench".into()),
+        transport,
+    };
+    let provider = OpenAi::new(ep, &a.model);
+    let cairn: Arc<dyn ChatModel> = Arc::new(Retry::new(Arc::new(provider.clone()), RetryPolicy::default()));
+    let req = ChatRequest::prompt(None, "Stream the long benchmark reply.");
+    let body = provider.body(&req, true);
+    let url = format!("{}/chat/completions", a.base_url.trim_end_matches('/'));
+    let raw = reqwest::Client::new();
+
+    let mut r = Tally::default();
+    let mut c = Tally::default();
+    // Warm both paths (connection setup, the peer's first-request costs).
+    for i in 0..(a.calls + 2) {
+        let measure = i >= 2;
+        // raw reqwest: read every byte of the stream
+        let (t0, c0) = (Instant::now(), cpu_time());
+        let mut resp = raw
+            .post(&url)
+            .bearer_auth("bench")
+            .json(&body)
+            .send()
+            .await
+            .context("raw request")?;
+        let mut bytes = 0;
+        while let Some(chunk) = resp.chunk().await? {
+            bytes += chunk.len();
+        }
+        if measure {
+            r.wall.push(t0.elapsed());
+            r.cpu += cpu_time() - c0;
+            r.bytes = bytes;
+        }
+        // cairn: SSE framing, JSON per event, typed events, end-marker check, retry layer
+        let (t0, c0) = (Instant::now(), cpu_time());
+        let mut s = cairn.stream(&req).await?;
+        let mut events = 0;
+        let mut text = 0;
+        while let Some(ev) = s.next().await {
+            if let ChatEvent::TextDelta { text: t } = ev? {
+                text += t.len();
+            }
+            events += 1;
+        }
+        if measure {
+            c.wall.push(t0.elapsed());
+            c.cpu += cpu_time() - c0;
+            c.events = events;
+            c.bytes = text;
+        }
+    }
+    let n = a.calls as f64;
+    let mean = |t: &Tally| t.wall.iter().map(Duration::as_secs_f64).sum::<f64>() / n;
+    let median = |t: &Tally| {
+        let mut w: Vec<f64> = t.wall.iter().map(Duration::as_secs_f64).collect();
+        w.sort_by(f64::total_cmp);
+        w[w.len() / 2]
+    };
+    let (rw, cw) = (mean(&r), mean(&c));
+    let (rc, cc) = (r.cpu.as_secs_f64() / n, c.cpu.as_secs_f64() / n);
+    let result = serde_json::json!({
+        "calls": a.calls,
+        "stream_bytes": r.bytes,
+        "events_per_call": c.events,
+        "text_bytes_per_call": c.bytes,
+        "raw": {"wall_ms_mean": rw * 1e3, "wall_ms_median": median(&r) * 1e3, "cpu_ms_per_call": rc * 1e3},
+        "cairn": {"wall_ms_mean": cw * 1e3, "wall_ms_median": median(&c) * 1e3, "cpu_ms_per_call": cc * 1e3},
+        "overhead_wall_ms_per_call": (cw - rw) * 1e3,
+        "overhead_wall_ms_per_call_median": (median(&c) - median(&r)) * 1e3,
+        "extra_cpu_ms_per_call": (cc - rc) * 1e3,
+        "extra_cpu_pct_of_call_time": (cc - rc) / cw * 100.0,
+    });
+    if a.json {
+        println!("{result}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -196,7 +196,7 @@ fn classify_permanent(status: u16, code: Option<&str>, message: &str) -> ErrorCl
         || (lower.contains("input token count") && lower.contains("exceeds"));
     match status {
         _ if context => ErrorClass::ContextTooLong,
-        401 | 402 | 403 => ErrorClass::Auth,
+        401..=403 => ErrorClass::Auth,
         404 => ErrorClass::NotFound,
         _ => ErrorClass::InvalidInput,
     }

@@ -58,7 +58,10 @@ async fn bench(a: LlmStreamArgs) -> Result<ExitCode> {
         transport,
     };
     let provider = OpenAi::new(ep, &a.model);
-    let cairn: Arc<dyn ChatModel> = Arc::new(Retry::new(Arc::new(provider.clone()), RetryPolicy::default()));
+    let cairn: Arc<dyn ChatModel> = Arc::new(Retry::new(
+        Arc::new(provider.clone()),
+        RetryPolicy::default(),
+    ));
     let req = ChatRequest::prompt(None, "Stream the long benchmark reply.");
     let body = provider.body(&req, true);
     let url = format!("{}/chat/completions", a.base_url.trim_end_matches('/'));

@@ -378,3 +378,58 @@ async fn over_the_window_is_refused_before_any_call() {
         Err(LlmError::ContextTooLong { .. })
     ));
 }
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema, PartialEq)]
+struct Film {
+    title: String,
+    year: i64,
+}
+
+#[tokio::test]
+async fn structured_output_from_a_rust_type_with_one_repair_round() {
+    let fmt = cairn_llm::structured::format_of::<Film>();
+    assert_eq!(fmt.name, "Film");
+    assert_eq!(fmt.schema["required"], serde_json::json!(["title", "year"]));
+
+    // Wrong first (year as text), right after the repair round.
+    let m = Scripted::new(
+        "m",
+        vec![
+            Step::Reply(r#"{"title": "Alien", "year": "nineteen"}"#),
+            Step::Reply("```json\n{\"title\": \"Alien\", \"year\": 1979}\n```"),
+        ],
+    );
+    let film: Film = cairn_llm::structured::generate(m.as_ref(), &q())
+        .await
+        .unwrap();
+    assert_eq!(
+        film,
+        Film {
+            title: "Alien".into(),
+            year: 1979
+        }
+    );
+    assert_eq!(m.calls(), 2);
+
+    // Wrong twice: a typed error holding the last reply and what was wrong.
+    let m = Scripted::new(
+        "m",
+        vec![Step::Reply("not json"), Step::Reply(r#"{"title": 5}"#)],
+    );
+    match cairn_llm::structured::generate::<Film>(m.as_ref(), &q()).await {
+        Err(LlmError::SchemaMismatch {
+            schema_name,
+            errors,
+            reply,
+        }) => {
+            assert_eq!(schema_name, "Film");
+            assert_eq!(reply, r#"{"title": 5}"#);
+            assert!(
+                errors.contains("year") || errors.contains("title"),
+                "{errors}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(m.calls(), 2);
+}

@@ -54,7 +54,7 @@ pub struct Args {
 
 struct Session {
     model: std::sync::Arc<dyn ChatModel>,
-    pricing: cairn_llm::Pricing,
+    ledger: std::sync::Arc<cairn_llm::middleware::Ledger>,
     id: ModelId,
     args: Args,
     schema: Option<cairn_llm::JsonSchemaFormat>,
@@ -94,7 +94,7 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
     let id = built.model.id();
     let s = Session {
         model: built.model,
-        pricing: built.ledger.pricing().clone(),
+        ledger: built.ledger,
         id,
         args,
         schema,
@@ -176,16 +176,30 @@ impl Session {
         r
     }
 
-    fn footer(&self, resp: &ChatResponse) -> String {
-        let cost = self
-            .pricing
-            .cost(&self.id, &resp.usage)
-            .map(|c| format!("${c:.6}"))
-            .unwrap_or_else(|| "no price for this model".into());
+    /// Which model served the turn and what it cost, from the ledger rows it added (a
+    /// fallback books under the model that answered; a cache hit books nothing).
+    fn served(&self, before: i64) -> (String, Option<f64>, bool) {
+        match self.ledger.calls_after(before) {
+            Ok(rows) if !rows.is_empty() => {
+                let model = rows.last().map(|r| r.0.clone()).unwrap_or_default();
+                let cost = rows.iter().map(|r| r.1).sum::<Option<f64>>();
+                (model, cost, false)
+            }
+            _ => (self.id.to_string(), Some(0.0), true),
+        }
+    }
+
+    fn footer(&self, resp: &ChatResponse, before: i64) -> String {
+        let (model, cost, cached) = self.served(before);
+        let cost = match (cost, cached) {
+            (_, true) => "from the response cache, $0".to_string(),
+            (Some(c), _) => format!("${c:.6}"),
+            (None, _) => "no price for this model".into(),
+        };
         let u: &Usage = &resp.usage;
         let mut s = format!(
-            "[{} · {} in ({} cached, {} cache write) / {} out tokens · {cost}",
-            self.id, u.input_tokens, u.cached_input_tokens, u.cache_write_tokens, u.output_tokens
+            "[{model} · {} in ({} cached, {} cache write) / {} out tokens · {cost}",
+            u.input_tokens, u.cached_input_tokens, u.cache_write_tokens, u.output_tokens
         );
         if let Some(r) = &resp.request_id {
             s.push_str(&format!(" · {r}"));
@@ -194,31 +208,34 @@ impl Session {
         s
     }
 
-    fn json_of(&self, resp: &ChatResponse, value: Option<&Value>) -> Value {
+    fn json_of(&self, resp: &ChatResponse, value: Option<&Value>, before: i64) -> Value {
+        let (model, cost, cached) = self.served(before);
         json!({
-            "model": self.id.to_string(),
+            "model": model,
+            "from_cache": cached,
             "provider_model": resp.model,
             "text": resp.text(),
             "json": value,
             "tool_calls": resp.tool_calls,
             "finish_reason": resp.finish_reason,
             "usage": resp.usage,
-            "cost_usd": self.pricing.cost(&self.id, &resp.usage),
+            "cost_usd": cost,
             "request_id": resp.request_id,
         })
     }
 
     async fn turn(&self, history: &mut Vec<Message>, quiet: bool) -> Result<()> {
         let req = self.request(history);
+        let before = self.ledger.last_id().unwrap_or(i64::MAX);
         if let Some(fmt) = &self.schema {
             let (value, resp) =
                 cairn_llm::structured::generate_json(self.model.as_ref(), &req, fmt).await?;
             if self.args.json {
-                println!("{}", self.json_of(&resp, Some(&value)));
+                println!("{}", self.json_of(&resp, Some(&value), before));
             } else {
                 println!("{}", serde_json::to_string_pretty(&value)?);
                 if !quiet {
-                    eprintln!("{}", self.footer(&resp));
+                    eprintln!("{}", self.footer(&resp, before));
                 }
             }
             history.push(Message::assistant(value.to_string()));
@@ -227,11 +244,11 @@ impl Session {
         if self.args.json || self.args.no_stream {
             let resp = self.model.chat(&req).await?;
             if self.args.json {
-                println!("{}", self.json_of(&resp, None));
+                println!("{}", self.json_of(&resp, None, before));
             } else {
                 println!("{}", resp.text());
                 if !quiet {
-                    eprintln!("{}", self.footer(&resp));
+                    eprintln!("{}", self.footer(&resp, before));
                 }
             }
             history.push(resp.to_message());
@@ -264,7 +281,7 @@ impl Session {
             println!("[tool call {} {}({})]", c.id, c.name, c.arguments);
         }
         if !quiet {
-            eprintln!("{}", self.footer(&resp));
+            eprintln!("{}", self.footer(&resp, before));
         }
         history.push(resp.to_message());
         Ok(())

@@ -387,6 +387,47 @@ async fn stdin_interactive_schema_restart_cache_and_context_window() {
     );
     mock.reset().await;
 
+    // A fallback chain from config: the primary is refused (401), the next model answers and
+    // the ledger books the call under it.
+    let fb = dir.path().join("fallback.toml");
+    std::fs::write(
+        &fb,
+        "[llm]\nmodel = \"openai:gpt-4o-mini\"\nfallbacks = [\"anthropic:claude-haiku-4-5\"]\n",
+    )
+    .unwrap();
+    let fb_ledger = dir.path().join("fb.sqlite");
+    mock.scenario(json!([{"type": "fail", "status": 401, "match": {"provider": "openai"}}]))
+        .await;
+    let mut c = cairn(&mock, &fb_ledger, &[]);
+    c.args([
+        "--config",
+        fb.to_str().unwrap(),
+        "chat",
+        "--no-stream",
+        "Who answers?",
+    ]);
+    let (code, stdout, stderr) = out(c, None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("claude-haiku-4-5"), "{stdout}");
+    assert!(
+        stderr.contains("[anthropic:claude-haiku-4-5"),
+        "the footer names the model that answered: {stderr}"
+    );
+    let rows = json(
+        &out(
+            {
+                let mut c = cairn(&mock, &fb_ledger, &[]);
+                c.args(["cost", "--json"]);
+                c
+            },
+            None,
+        )
+        .1,
+    );
+    assert_eq!(rows["rows"].as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows["rows"][0]["key"], "anthropic:claude-haiku-4-5");
+    mock.assert_clean("fallback").await;
+
     // Over the configured window: refused locally, nothing sent.
     let cfg = dir.path().join("cairn.toml");
     std::fs::write(&cfg, "[llm]\ncontext_window = 50\n").unwrap();

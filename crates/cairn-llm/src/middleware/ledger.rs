@@ -125,6 +125,30 @@ impl Ledger {
         Ok(cost)
     }
 
+    /// The id of the newest recorded call (0 when empty): remember it before a call, then
+    /// [`Ledger::calls_after`] tells what that call cost and which model served it.
+    pub fn last_id(&self) -> Result<i64, LlmError> {
+        self.conn
+            .lock()
+            .expect("ledger lock")
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM calls", [], |r| r.get(0))
+            .map_err(storage)
+    }
+
+    /// Calls recorded after `id`: (`provider:model`, cost or `None` when unpriced).
+    pub fn calls_after(&self, id: i64) -> Result<Vec<(String, Option<f64>)>, LlmError> {
+        let conn = self.conn.lock().expect("ledger lock");
+        let mut stmt = conn
+            .prepare(
+                "SELECT provider || ':' || model, cost_usd FROM calls WHERE id > ?1 ORDER BY id",
+            )
+            .map_err(storage)?;
+        let rows = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(storage)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+    }
+
     /// Totals grouped by model or UTC day, for calls at or after `since` (`YYYY-MM-DD` or an
     /// RFC 3339 instant).
     pub fn report(&self, since: Option<&str>, by: GroupBy) -> Result<Vec<LedgerRow>, LlmError> {

@@ -429,3 +429,53 @@ async fn stream_events_carry_request_ids() {
         .iter()
         .any(|(k, v)| k == "x-api-key" && v == "secret-key-123"));
 }
+
+#[tokio::test]
+async fn first_byte_and_total_timeouts() {
+    let line = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n".to_vec();
+    let mut slow_start = Reply::stream("text/event-stream", vec![]);
+    slow_start.chunks = vec![(1500, line.clone()), (0, b"data: [DONE]\n\n".to_vec())];
+    let mut steady = Reply::stream("text/event-stream", vec![]);
+    steady.chunks = (0..10).map(|_| (300, line.clone())).collect();
+    let server = FakeServer::start(vec![slow_start, steady]).await;
+    let ep = Endpoint {
+        base_url: server.base.clone(),
+        api_key: None,
+        transport: Arc::new(Transport::new(Timeouts {
+            first_byte: Duration::from_millis(500),
+            idle: Duration::from_millis(500),
+            total: Duration::from_millis(1100),
+            ..Timeouts::default()
+        })),
+    };
+    let m = OpenAi::new(ep, "gpt-4o-mini");
+    let e = collect(m.stream(&ChatRequest::prompt(None, "x")).await.unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LlmError::Timeout {
+                phase: cairn_llm::TimeoutPhase::FirstByte,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // Chunks every 300 ms never trip the 500 ms idle limit, but the whole call passes 1.1 s.
+    let started = std::time::Instant::now();
+    let e = collect(m.stream(&ChatRequest::prompt(None, "x")).await.unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LlmError::Timeout {
+                phase: cairn_llm::TimeoutPhase::Total,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1600));
+}

@@ -2,10 +2,12 @@
 //! OpenRouter, Ollama's `/v1`). Liberal in what it reads: missing fields, unknown enum values,
 //! `null` or empty finish reasons.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{image_url, merge_extra, str_at, u64_at, Endpoint};
@@ -257,6 +259,57 @@ pub fn parse_error(body: &[u8]) -> ErrorBody {
     }
 }
 
+// Streamed chunks are parsed into these borrowed shapes rather than `Value`: a long reply is
+// thousands of chunks, and skipping unknown fields without building maps is most of the
+// client's CPU (BENCHMARKS.md). Every field is optional, so unknown servers still parse.
+#[derive(Deserialize, Default)]
+pub(crate) struct WireChunk<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    choices: Option<Vec<WireChoice<'a>>>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<WireDelta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<WireToolCall<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    function: Option<WireFunction<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WireFunction<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    arguments: Option<Cow<'a, str>>,
+}
+
 /// The state of one streamed response: tool calls by their wire index.
 #[derive(Default)]
 struct StreamState {
@@ -266,39 +319,38 @@ struct StreamState {
 }
 
 impl StreamState {
-    fn chunk(&mut self, v: &Value, out: &mut Vec<ChatEvent>) -> Result<(), LlmError> {
-        if let Some(e) = v.get("error") {
-            let b = parse_error(e.to_string().as_bytes());
+    fn chunk(&mut self, v: &WireChunk, out: &mut Vec<ChatEvent>) -> Result<(), LlmError> {
+        if let Some(e) = &v.error {
+            let b = parse_error(json!({ "error": e }).to_string().as_bytes());
             return Err(LlmError::Stream {
                 provider: P,
                 kind: StreamBreak::ErrorEvent,
                 detail: format!("{}: {}", b.code.unwrap_or_default(), b.message),
             });
         }
-        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        if let Some(u) = v.usage.as_ref().filter(|u| u.is_object()) {
             self.usage = Some(usage(u));
         }
-        let Some(choice) = v.get("choices").and_then(|c| c.get(0)) else {
+        let Some(choice) = v.choices.as_ref().and_then(|c| c.first()) else {
             return Ok(());
         };
-        let delta = choice.get("delta").unwrap_or(&Value::Null);
-        if let Some(t) = delta.get("content").and_then(Value::as_str) {
-            if !t.is_empty() {
+        if let Some(delta) = &choice.delta {
+            if let Some(t) = delta.content.as_deref().filter(|t| !t.is_empty()) {
                 out.push(ChatEvent::TextDelta { text: t.into() });
             }
-        }
-        if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
-            for c in calls {
-                let wire = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+            for c in delta.tool_calls.iter().flatten() {
+                let wire = c.index.unwrap_or(0);
                 let next = self.calls.len();
+                let f = c.function.as_ref();
                 let index = match self.calls.get(&wire) {
                     Some(i) => *i,
                     None => {
                         self.calls.insert(wire, next);
                         out.push(ChatEvent::ToolCallStart {
                             index: next,
-                            id: str_at(c, &["id"]).unwrap_or_default().to_string(),
-                            name: str_at(c, &["function", "name"])
+                            id: c.id.as_deref().unwrap_or_default().to_string(),
+                            name: f
+                                .and_then(|f| f.name.as_deref())
                                 .unwrap_or_default()
                                 .to_string(),
                             signature: None,
@@ -306,18 +358,19 @@ impl StreamState {
                         next
                     }
                 };
-                if let Some(a) = c.pointer("/function/arguments").and_then(Value::as_str) {
-                    if !a.is_empty() {
-                        out.push(ChatEvent::ToolCallDelta {
-                            index,
-                            arguments: a.into(),
-                        });
-                    }
+                if let Some(a) = f
+                    .and_then(|f| f.arguments.as_deref())
+                    .filter(|a| !a.is_empty())
+                {
+                    out.push(ChatEvent::ToolCallDelta {
+                        index,
+                        arguments: a.into(),
+                    });
                 }
             }
         }
-        if let Some(f) = choice.get("finish_reason").filter(|f| !f.is_null()) {
-            self.finish = finish(f.as_str(), !self.calls.is_empty()).or(self.finish);
+        if let Some(f) = &choice.finish_reason {
+            self.finish = finish(Some(f), !self.calls.is_empty()).or(self.finish);
         }
         Ok(())
     }
@@ -378,15 +431,22 @@ impl ChatModel for OpenAi {
                     for e in out { yield Ok(e); }
                     return;
                 }
-                let v = match parse_event(P, ev.data.as_bytes()) {
+                let v: WireChunk = match serde_json::from_str(&ev.data) {
                     Ok(v) => v,
-                    Err(e) => { yield Err(e); return; }
+                    Err(_) => match parse_event(P, ev.data.as_bytes()) {
+                        // Valid JSON of an unexpected shape: keep going if it carries nothing
+                        // we read, otherwise it is as bad as malformed.
+                        Ok(v) if v.get("choices").is_none() && v.get("error").is_none() => WireChunk::default(),
+                        Ok(_) => { yield Err(LlmError::Stream { provider: P, kind: StreamBreak::Malformed,
+                            detail: format!("unexpected chunk shape: {}", crate::transport::preview(ev.data.as_bytes())) }); return; }
+                        Err(e) => { yield Err(e); return; }
+                    },
                 };
                 if !started {
                     started = true;
                     yield Ok(ChatEvent::Start {
-                        request_id: rid.clone().or_else(|| str_at(&v, &["id"]).map(str::to_string)),
-                        model: str_at(&v, &["model"]).map(str::to_string),
+                        request_id: rid.clone().or_else(|| v.id.as_deref().map(str::to_string)),
+                        model: v.model.as_deref().map(str::to_string),
                     });
                 }
                 let mut out = Vec::new();

@@ -165,30 +165,47 @@ impl Transport {
         let (mut resp, rid) = self.send(provider, url, headers, body, parse_error).await?;
         let t = self.timeouts;
         let s = async_stream::stream! {
+            // One timer for the whole stream, moved only when it fires: re-arming a timer per
+            // chunk costs more than the rest of the client's per-event work (BENCHMARKS.md).
+            let total_deadline = started + t.total;
+            let mut last = Instant::now();
             let mut first = true;
+            let gap = |first: bool| if first { t.first_byte } else { t.idle };
+            let timer = tokio::time::sleep_until((last + gap(true)).min(total_deadline).into());
+            tokio::pin!(timer);
             loop {
-                let left = t.total.saturating_sub(started.elapsed());
-                let gap = if first { t.first_byte } else { t.idle };
-                let wait = gap.min(left);
-                match tokio::time::timeout(wait, resp.chunk()).await {
-                    Err(_) => {
-                        let phase = if wait == left { TimeoutPhase::Total }
-                            else if first { TimeoutPhase::FirstByte } else { TimeoutPhase::Idle };
-                        yield Err(LlmError::Timeout { provider, phase, after: wait });
-                        break;
-                    }
-                    Ok(Err(e)) => {
-                        yield Err(LlmError::Stream {
-                            provider,
-                            kind: StreamBreak::Dropped,
-                            detail: error_chain(&e),
-                        });
-                        break;
-                    }
-                    Ok(Ok(None)) => break,
-                    Ok(Ok(Some(b))) => {
-                        first = false;
-                        yield Ok(b);
+                tokio::select! {
+                    biased;
+                    chunk = resp.chunk() => match chunk {
+                        Err(e) => {
+                            yield Err(LlmError::Stream {
+                                provider,
+                                kind: StreamBreak::Dropped,
+                                detail: error_chain(&e),
+                            });
+                            break;
+                        }
+                        Ok(None) => break,
+                        Ok(Some(b)) => {
+                            last = Instant::now();
+                            if first {
+                                // From the first-byte limit to the (usually shorter) idle one.
+                                first = false;
+                                timer.as_mut().reset((last + t.idle).min(total_deadline).into());
+                            }
+                            yield Ok(b);
+                        }
+                    },
+                    () = &mut timer => {
+                        let now = Instant::now();
+                        let due = (last + gap(first)).min(total_deadline);
+                        if now >= due {
+                            let phase = if due == total_deadline { TimeoutPhase::Total }
+                                else if first { TimeoutPhase::FirstByte } else { TimeoutPhase::Idle };
+                            yield Err(LlmError::Timeout { provider, phase, after: now - last });
+                            break;
+                        }
+                        timer.as_mut().reset(due.into());
                     }
                 }
             }

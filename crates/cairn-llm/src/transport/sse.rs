@@ -31,31 +31,33 @@ impl SseDecoder {
     /// Feeds bytes; returns the events they complete.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, SseError> {
         let mut out = Vec::new();
-        let mut start = 0;
         let mut input = bytes;
         if self.after_cr && input.first() == Some(&b'\n') {
             input = &input[1..];
         }
         self.after_cr = false;
-        for (i, &b) in input.iter().enumerate() {
-            if b == b'\n' || b == b'\r' {
-                if i > 0 && input[i - 1] == b'\r' && b == b'\n' && start == i {
-                    // The LF of a CRLF whose CR already ended the line.
-                    start = i + 1;
-                    self.after_cr = false;
-                    continue;
-                }
-                self.buf.extend_from_slice(&input[start..i]);
+        while let Some(end) = input.iter().position(|&b| b == b'\n' || b == b'\r') {
+            if self.buf.is_empty() {
+                // The common case: a whole line inside this read, decoded in place.
+                self.line(&input[..end], &mut out)?;
+            } else {
+                self.buf.extend_from_slice(&input[..end]);
                 let line = std::mem::take(&mut self.buf);
                 self.line(&line, &mut out)?;
-                start = i + 1;
-                self.after_cr = b == b'\r';
+                self.buf = line;
+                self.buf.clear();
+            }
+            let cr = input[end] == b'\r';
+            input = &input[end + 1..];
+            if cr {
+                if input.first() == Some(&b'\n') {
+                    input = &input[1..];
+                } else if input.is_empty() {
+                    self.after_cr = true;
+                }
             }
         }
-        self.buf.extend_from_slice(&input[start..]);
-        if start < input.len() {
-            self.after_cr = false;
-        }
+        self.buf.extend_from_slice(input);
         Ok(out)
     }
 

@@ -15,4 +15,4 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && b
 TEXT=$(python3 -c 'print(" ".join("w%d" % (i % 1000) for i in range(10000)))')
 curl -sf -XPOST "http://127.0.0.1:$PORT/_llmock/scenario" \
   -d "{\"behaviors\":[{\"type\":\"reply\",\"text\":\"$TEXT\",\"times\":null}]}" >/dev/null
-"$TARGET/debug/cairn" bench llm-stream --base-url "http://127.0.0.1:$PORT/v1" --calls "$CALLS" --json
+"$TARGET/debug/cairn" bench llm-stream --base-url "http://127.0.0.1:$PORT/v1" --calls "$CALLS" --replay --json

@@ -22,6 +22,10 @@ pub struct LlmStreamArgs {
     /// Calls per client
     #[arg(long, default_value_t = 20)]
     calls: usize,
+    /// Also replay the captured stream from a local in-process server at full speed, so the
+    /// numbers measure the clients alone rather than the peer's pace
+    #[arg(long)]
+    replay: bool,
     #[arg(long)]
     json: bool,
 }
@@ -50,7 +54,91 @@ pub fn run(a: LlmStreamArgs) -> Result<ExitCode> {
     rt.block_on(bench(a))
 }
 
+/// Serves `events` (one SSE event each, written as its own HTTP chunk) to every POST, with
+/// keep-alive, from a plain thread so it shares nothing with the client's runtime.
+fn replay_server(events: Vec<Vec<u8>>) -> Result<String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let events = Arc::new(events);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let events = events.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut reader = BufReader::new(conn.try_clone()?);
+                let mut w = std::io::BufWriter::with_capacity(64 * 1024, conn);
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line)? == 0 {
+                        return Ok(());
+                    }
+                    loop {
+                        line.clear();
+                        reader.read_line(&mut line)?;
+                        let l = line.trim();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = l.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body)?;
+                    w.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")?;
+                    for e in events.iter() {
+                        write!(w, "{:x}\r\n", e.len())?;
+                        w.write_all(e)?;
+                        w.write_all(b"\r\n")?;
+                    }
+                    w.write_all(b"0\r\n\r\n")?;
+                    w.flush()?;
+                }
+            });
+        }
+    });
+    Ok(format!("http://{addr}/v1"))
+}
+
 async fn bench(a: LlmStreamArgs) -> Result<ExitCode> {
+    let live = measure(&a.base_url, &a.model, a.calls).await?;
+    let mut result = serde_json::json!({"peer": live.0});
+    if a.replay {
+        // One SSE event per HTTP chunk, as the peer sent them.
+        let events: Vec<Vec<u8>> = live
+            .1
+            .split_inclusive(|&b| b == b'\n')
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .map(|c| c.concat())
+            .collect();
+        let base = replay_server(events)?;
+        result["replay"] = measure(&base, &a.model, a.calls).await?.0;
+    }
+    if a.json {
+        println!("{result}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Both clients against one base URL; returns the numbers and the captured stream bytes.
+async fn measure(
+    base_url: &str,
+    model: &str,
+    calls: usize,
+) -> Result<(serde_json::Value, Vec<u8>)> {
+    let a = LlmStreamArgs {
+        base_url: base_url.to_string(),
+        model: model.to_string(),
+        calls,
+        replay: false,
+        json: true,
+    };
     let transport = Arc::new(Transport::new(Default::default()));
     let ep = Endpoint {
         base_url: a.base_url.clone(),
@@ -69,6 +157,7 @@ async fn bench(a: LlmStreamArgs) -> Result<ExitCode> {
 
     let mut r = Tally::default();
     let mut c = Tally::default();
+    let mut capture = Vec::new();
     // Warm both paths (connection setup, the peer's first-request costs).
     for i in 0..(a.calls + 2) {
         let measure = i >= 2;
@@ -82,8 +171,15 @@ async fn bench(a: LlmStreamArgs) -> Result<ExitCode> {
             .await
             .context("raw request")?;
         let mut bytes = 0;
+        let mut captured = Vec::new();
         while let Some(chunk) = resp.chunk().await? {
             bytes += chunk.len();
+            if i == 0 {
+                captured.extend_from_slice(&chunk);
+            }
+        }
+        if i == 0 {
+            capture = captured;
         }
         if measure {
             r.wall.push(t0.elapsed());
@@ -129,10 +225,5 @@ async fn bench(a: LlmStreamArgs) -> Result<ExitCode> {
         "extra_cpu_ms_per_call": (cc - rc) * 1e3,
         "extra_cpu_pct_of_call_time": (cc - rc) / cw * 100.0,
     });
-    if a.json {
-        println!("{result}");
-    } else {
-        println!("{}", serde_json::to_string_pretty(&result)?);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((result, capture))
 }

@@ -426,24 +426,26 @@ impl ChatModel for Anthropic {
         let forced = req.response_format.as_ref().map(|f| result_tool(&f.name));
         Ok(Box::pin(async_stream::stream! {
             let mut st = StreamState { forced, ..Default::default() };
-            while let Some(ev) = events.next().await {
-                let ev = match ev { Ok(e) => e, Err(e) => { yield Err(e); return; } };
-                let v = match parse_event(P, ev.data.as_bytes()) {
-                    Ok(v) => v,
-                    Err(e) => { yield Err(e); return; }
-                };
-                let mut out = Vec::new();
-                let done = match st.event(&v, &mut out) {
-                    Ok(d) => d,
-                    Err(e) => { yield Err(e); return; }
-                };
-                for mut e in out {
-                    if let ChatEvent::Start { request_id, .. } = &mut e {
-                        if rid.is_some() { *request_id = rid.clone(); }
+            while let Some(batch) = events.next().await {
+                let batch = match batch { Ok(b) => b, Err(e) => { yield Err(e); return; } };
+                for ev in batch {
+                    let v = match parse_event(P, ev.data.as_bytes()) {
+                        Ok(v) => v,
+                        Err(e) => { yield Err(e); return; }
+                    };
+                    let mut out = Vec::new();
+                    let done = match st.event(&v, &mut out) {
+                        Ok(d) => d,
+                        Err(e) => { yield Err(e); return; }
+                    };
+                    for mut e in out {
+                        if let ChatEvent::Start { request_id, .. } = &mut e {
+                            if rid.is_some() { *request_id = rid.clone(); }
+                        }
+                        yield Ok(e);
                     }
-                    yield Ok(e);
+                    if done { return; }
                 }
-                if done { return; }
             }
             yield Err(truncated(P));
         }))

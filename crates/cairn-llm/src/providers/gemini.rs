@@ -310,39 +310,41 @@ impl ChatModel for Gemini {
             let mut usage_seen = None;
             let mut finish_seen: Option<String> = None;
             let mut block = false;
-            while let Some(ev) = events.next().await {
-                let ev = match ev { Ok(e) => e, Err(e) => { yield Err(e); return; } };
-                let v = match parse_event(P, ev.data.as_bytes()) {
-                    Ok(v) => v,
-                    Err(e) => { yield Err(e); return; }
-                };
-                if let Some(e) = v.get("error") {
-                    let b = parse_error(json!({"error": e}).to_string().as_bytes());
-                    yield Err(LlmError::Stream { provider: P, kind: StreamBreak::ErrorEvent,
-                        detail: format!("{}: {}", b.code.unwrap_or_default(), b.message) });
-                    return;
+            while let Some(batch) = events.next().await {
+                let batch = match batch { Ok(b) => b, Err(e) => { yield Err(e); return; } };
+                for ev in batch {
+                    let v = match parse_event(P, ev.data.as_bytes()) {
+                        Ok(v) => v,
+                        Err(e) => { yield Err(e); return; }
+                    };
+                    if let Some(e) = v.get("error") {
+                        let b = parse_error(json!({"error": e}).to_string().as_bytes());
+                        yield Err(LlmError::Stream { provider: P, kind: StreamBreak::ErrorEvent,
+                            detail: format!("{}: {}", b.code.unwrap_or_default(), b.message) });
+                        return;
+                    }
+                    if !started {
+                        started = true;
+                        yield Ok(ChatEvent::Start {
+                            request_id: rid.clone().or_else(|| str_at(&v, &["responseId"]).map(str::to_string)),
+                            model: str_at(&v, &["modelVersion"]).map(str::to_string),
+                        });
+                    }
+                    let (text, calls) = candidate_parts(&v);
+                    if !text.is_empty() { yield Ok(ChatEvent::TextDelta { text }); }
+                    for c in calls {
+                        let index = n_calls;
+                        n_calls += 1;
+                        yield Ok(ChatEvent::ToolCallStart { index, id: c.id, name: c.name, signature: c.signature });
+                        yield Ok(ChatEvent::ToolCallDelta { index, arguments: c.arguments.to_string() });
+                        yield Ok(ChatEvent::ToolCallEnd { index });
+                    }
+                    if let Some(u) = v.get("usageMetadata") { usage_seen = Some(usage(u)); }
+                    if let Some(f) = v.pointer("/candidates/0/finishReason").and_then(Value::as_str) {
+                        finish_seen = Some(f.to_string());
+                    }
+                    if blocked(&v) { block = true; }
                 }
-                if !started {
-                    started = true;
-                    yield Ok(ChatEvent::Start {
-                        request_id: rid.clone().or_else(|| str_at(&v, &["responseId"]).map(str::to_string)),
-                        model: str_at(&v, &["modelVersion"]).map(str::to_string),
-                    });
-                }
-                let (text, calls) = candidate_parts(&v);
-                if !text.is_empty() { yield Ok(ChatEvent::TextDelta { text }); }
-                for c in calls {
-                    let index = n_calls;
-                    n_calls += 1;
-                    yield Ok(ChatEvent::ToolCallStart { index, id: c.id, name: c.name, signature: c.signature });
-                    yield Ok(ChatEvent::ToolCallDelta { index, arguments: c.arguments.to_string() });
-                    yield Ok(ChatEvent::ToolCallEnd { index });
-                }
-                if let Some(u) = v.get("usageMetadata") { usage_seen = Some(usage(u)); }
-                if let Some(f) = v.pointer("/candidates/0/finishReason").and_then(Value::as_str) {
-                    finish_seen = Some(f.to_string());
-                }
-                if blocked(&v) { block = true; }
             }
             let reason = match (&finish_seen, block) {
                 (_, true) => FinishReason::ContentFilter,

@@ -423,35 +423,37 @@ impl ChatModel for OpenAi {
         Ok(Box::pin(async_stream::stream! {
             let mut st = StreamState::default();
             let mut started = false;
-            while let Some(ev) = events.next().await {
-                let ev = match ev { Ok(e) => e, Err(e) => { yield Err(e); return; } };
-                if ev.data.trim_start().starts_with("[DONE]") {
+            while let Some(batch) = events.next().await {
+                let batch = match batch { Ok(b) => b, Err(e) => { yield Err(e); return; } };
+                for ev in batch {
+                    if ev.data.trim_start().starts_with("[DONE]") {
+                        let mut out = Vec::new();
+                        st.end(&mut out);
+                        for e in out { yield Ok(e); }
+                        return;
+                    }
+                    let v: WireChunk = match serde_json::from_str(&ev.data) {
+                        Ok(v) => v,
+                        Err(_) => match parse_event(P, ev.data.as_bytes()) {
+                            // Valid JSON of an unexpected shape: keep going if it carries nothing
+                            // we read, otherwise it is as bad as malformed.
+                            Ok(v) if v.get("choices").is_none() && v.get("error").is_none() => WireChunk::default(),
+                            Ok(_) => { yield Err(LlmError::Stream { provider: P, kind: StreamBreak::Malformed,
+                                detail: format!("unexpected chunk shape: {}", crate::transport::preview(ev.data.as_bytes())) }); return; }
+                            Err(e) => { yield Err(e); return; }
+                        },
+                    };
+                    if !started {
+                        started = true;
+                        yield Ok(ChatEvent::Start {
+                            request_id: rid.clone().or_else(|| v.id.as_deref().map(str::to_string)),
+                            model: v.model.as_deref().map(str::to_string),
+                        });
+                    }
                     let mut out = Vec::new();
-                    st.end(&mut out);
+                    if let Err(e) = st.chunk(&v, &mut out) { yield Err(e); return; }
                     for e in out { yield Ok(e); }
-                    return;
                 }
-                let v: WireChunk = match serde_json::from_str(&ev.data) {
-                    Ok(v) => v,
-                    Err(_) => match parse_event(P, ev.data.as_bytes()) {
-                        // Valid JSON of an unexpected shape: keep going if it carries nothing
-                        // we read, otherwise it is as bad as malformed.
-                        Ok(v) if v.get("choices").is_none() && v.get("error").is_none() => WireChunk::default(),
-                        Ok(_) => { yield Err(LlmError::Stream { provider: P, kind: StreamBreak::Malformed,
-                            detail: format!("unexpected chunk shape: {}", crate::transport::preview(ev.data.as_bytes())) }); return; }
-                        Err(e) => { yield Err(e); return; }
-                    },
-                };
-                if !started {
-                    started = true;
-                    yield Ok(ChatEvent::Start {
-                        request_id: rid.clone().or_else(|| v.id.as_deref().map(str::to_string)),
-                        model: v.model.as_deref().map(str::to_string),
-                    });
-                }
-                let mut out = Vec::new();
-                if let Err(e) = st.chunk(&v, &mut out) { yield Err(e); return; }
-                for e in out { yield Ok(e); }
             }
             // Without [DONE] the usage chunk (and possibly more) is missing: a truncation,
             // even when a finish reason went by.

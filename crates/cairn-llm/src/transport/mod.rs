@@ -55,7 +55,8 @@ pub struct ErrorBody {
 pub type ErrorParser = fn(&[u8]) -> ErrorBody;
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, LlmError>> + Send>>;
-pub type SseStream = Pin<Box<dyn Stream<Item = Result<SseEvent, LlmError>> + Send>>;
+/// SSE events in the batches one network read completes: one yield per read, not per event.
+pub type SseStream = Pin<Box<dyn Stream<Item = Result<Vec<SseEvent>, LlmError>> + Send>>;
 pub type LineStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, LlmError>> + Send>>;
 
 #[derive(Debug, Clone)]
@@ -231,7 +232,7 @@ pub fn sse_events(provider: &'static str, mut bytes: ByteStream) -> SseStream {
             match chunk {
                 Err(e) => { yield Err(e); return; }
                 Ok(b) => match dec.feed(&b) {
-                    Ok(evs) => for ev in evs { yield Ok(ev); },
+                    Ok(evs) => if !evs.is_empty() { yield Ok(evs); },
                     Err(e) => {
                         yield Err(LlmError::Stream { provider, kind: StreamBreak::Malformed, detail: e.0 });
                         return;
@@ -240,7 +241,7 @@ pub fn sse_events(provider: &'static str, mut bytes: ByteStream) -> SseStream {
             }
         }
         match dec.finish() {
-            Ok(Some(ev)) => yield Ok(ev),
+            Ok(Some(ev)) => yield Ok(vec![ev]),
             Ok(None) => {}
             Err(e) => yield Err(LlmError::Stream { provider, kind: StreamBreak::Malformed, detail: e.0 }),
         }

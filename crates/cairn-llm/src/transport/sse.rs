@@ -36,7 +36,7 @@ impl SseDecoder {
             input = &input[1..];
         }
         self.after_cr = false;
-        while let Some(end) = input.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', input) {
             if self.buf.is_empty() {
                 // The common case: a whole line inside this read, decoded in place.
                 self.line(&input[..end], &mut out)?;

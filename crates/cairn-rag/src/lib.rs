@@ -1,8 +1,12 @@
 //! Retrieval: the ingest pipeline that fills an index, the retrievers over it, and fusion.
 
+pub mod answer;
+pub mod cite;
+pub mod context;
 pub mod fusion;
 pub mod indexer;
 pub mod search;
+pub mod select;
 
 pub use fusion::reciprocal_rank_fusion;
 pub use indexer::{

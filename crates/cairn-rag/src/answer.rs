@@ -1,0 +1,146 @@
+//! Grounded answers: retrieve, select, assemble within the budget, and the prompt that asks
+//! for numbered citations (and for "I don't know" when the sources do not hold the answer).
+
+use cairn_llm::{ChatRequest, Message};
+
+use crate::context::{assemble, render, Source};
+use crate::search::{Retriever, SearchError, SearchMode, SearchOptions};
+use crate::select::{dedup, merge_adjacent, mmr, Passage};
+
+#[derive(Debug, Clone)]
+pub struct AskOptions {
+    pub search: SearchOptions,
+    /// Passages to keep after selection.
+    pub k: usize,
+    /// Chunks retrieved before selection.
+    pub candidates: usize,
+    /// Maximal-marginal-relevance lambda; `None` keeps retrieval order.
+    pub mmr: Option<f32>,
+    /// Cosine at or above which a chunk counts as a near-duplicate of a better one.
+    pub duplicate_cosine: f32,
+    /// Tokens the sources may take in the prompt.
+    pub budget_tokens: usize,
+    /// Below this query–chunk cosine (dense and hybrid modes) nothing counts as relevant, and
+    /// the answer is "I don't know" without asking the model.
+    pub min_relevance: f32,
+}
+
+impl Default for AskOptions {
+    fn default() -> Self {
+        AskOptions {
+            search: SearchOptions::default(),
+            k: 5,
+            candidates: 30,
+            mmr: None,
+            duplicate_cosine: 0.97,
+            budget_tokens: 2000,
+            min_relevance: 0.25,
+        }
+    }
+}
+
+/// What goes to the model, and what it may cite.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub sources: Vec<Source>,
+    pub request: ChatRequest,
+    /// False when no retrieved chunk reached `min_relevance`.
+    pub relevant: bool,
+    /// The best query–chunk cosine seen (dense and hybrid modes).
+    pub best_relevance: Option<f32>,
+}
+
+pub const SYSTEM_PROMPT: &str = "You answer questions using only the numbered sources you are given. \
+After each sentence, cite the sources that support it by number in square brackets, like [1] or [2, 3]. \
+Cite only sources that appear in the list. If the sources do not contain the answer, reply exactly: \
+I don't know based on the provided sources.";
+
+pub const DO_NOT_KNOW: &str = "I don't know based on the provided sources.";
+
+/// The chat request for a question over numbered sources.
+pub fn prompt(question: &str, sources: &[Source]) -> ChatRequest {
+    ChatRequest::new(vec![
+        Message::system(SYSTEM_PROMPT),
+        Message::user(format!(
+            "Sources:\n\n{}\nQuestion: {}\n\nAnswer with citations:",
+            render(sources),
+            question.trim()
+        )),
+    ])
+}
+
+/// Retrieves and selects passages for `question`, and builds the prompt. `count` measures
+/// tokens with the answering model's tokenizer.
+pub fn prepare(
+    retriever: &Retriever,
+    question: &str,
+    opts: &AskOptions,
+    count: &dyn Fn(&str) -> usize,
+) -> Result<Prepared, SearchError> {
+    let qv = match opts.search.mode {
+        SearchMode::Bm25 => None,
+        _ => Some(retriever.embed_query(question)?),
+    };
+    let mut search = opts.search.clone();
+    search.k = opts.candidates.max(opts.k);
+    search.candidates = search.candidates.max(search.k);
+    let scored = retriever.rank_with_vector(question, qv.as_deref(), &search);
+    let vectors = retriever.searcher.vectors();
+    let mut best_relevance: Option<f32> = None;
+    let mut passages = Vec::new();
+    let mut vecs: Vec<&[f32]> = Vec::new();
+    for (i, s) in scored.iter().enumerate() {
+        let (chunk, doc) = retriever.searcher.chunk(s.pos)?;
+        let v = vectors.get(s.pos);
+        if let Some(q) = &qv {
+            let c: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
+            best_relevance = Some(best_relevance.map_or(c, |b: f32| b.max(c)));
+        }
+        passages.push(Passage::from_chunk(
+            &chunk,
+            &doc.source,
+            doc.title.as_deref(),
+            i + 1,
+            s.score,
+        ));
+        vecs.push(v);
+    }
+    let relevant = match (opts.search.mode, best_relevance) {
+        (SearchMode::Bm25, _) => !passages.is_empty(),
+        (_, Some(b)) => b >= opts.min_relevance,
+        (_, None) => false,
+    };
+    let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
+    let keep = dedup(&texts, &vecs, opts.duplicate_cosine);
+    let kept_vecs: Vec<&[f32]> = keep.iter().map(|&i| vecs[i]).collect();
+    let order: Vec<usize> = match (opts.mmr, &qv) {
+        (Some(lambda), Some(q)) => mmr(q, &kept_vecs, opts.k, lambda)
+            .into_iter()
+            .map(|i| keep[i])
+            .collect(),
+        _ => keep.into_iter().take(opts.k).collect(),
+    };
+    // MMR's pick order becomes the rank the context follows.
+    let chosen: Vec<Passage> = order
+        .iter()
+        .enumerate()
+        .map(|(r, &i)| {
+            let mut p = passages[i].clone();
+            p.rank = r + 1;
+            p
+        })
+        .collect();
+    let merged = merge_adjacent(chosen);
+    let sources = if relevant {
+        assemble(&merged, opts.budget_tokens, count)
+    } else {
+        Vec::new()
+    };
+    let request = prompt(question, &sources);
+    Ok(Prepared {
+        relevant: relevant && !sources.is_empty(),
+        sources,
+        request,
+        best_relevance,
+    })
+}

@@ -1,5 +1,6 @@
 //! `cairn`: build, run and evaluate retrieval on one machine.
 
+mod ask;
 mod bench;
 mod bench_llm;
 mod chat;
@@ -62,6 +63,8 @@ enum Command {
     /// Measure speed (see BENCHMARKS.md)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Answer a question from the index, citing the passages it rests on
+    Ask(ask::Args),
     /// Talk to a language model (OpenAI, Anthropic, Gemini, Ollama)
     Chat(chat::Args),
     /// What language-model calls cost, from the ledger
@@ -115,6 +118,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Search(a) => search::run(&g, a),
         Command::Eval(c) => eval::run(&g, c),
         Command::Bench(c) => bench::run(&g, c),
+        Command::Ask(a) => ask::run(&g, a),
         Command::Chat(a) => chat::run(&g, a),
         Command::Cost(a) => cost::run(&g, a),
         Command::Info { json } => {

@@ -136,7 +136,9 @@ pub fn sentences(answer: &str) -> Vec<CitedSentence> {
         let c = chars[i];
         cur.push(c);
         let end = matches!(c, '.' | '!' | '?')
-            && chars.get(i + 1).is_none_or(|n| n.is_whitespace() || *n == '[');
+            && chars
+                .get(i + 1)
+                .is_none_or(|n| n.is_whitespace() || *n == '[');
         if end || (c == '\n' && chars.get(i + 1) == Some(&'\n')) {
             // Swallow markers that follow the terminal.
             let mut j = i + 1;
@@ -199,9 +201,16 @@ fn push_sentence(out: &mut Vec<CitedSentence>, s: &str) {
 /// What the model says when the sources do not answer the question; matched loosely.
 pub fn says_it_does_not_know(answer: &str) -> bool {
     let a = answer.to_ascii_lowercase();
-    ["i don't know", "i do not know", "not in the provided sources", "the sources do not", "cannot answer", "can't answer"]
-        .iter()
-        .any(|p| a.contains(p))
+    [
+        "i don't know",
+        "i do not know",
+        "not in the provided sources",
+        "the sources do not",
+        "cannot answer",
+        "can't answer",
+    ]
+    .iter()
+    .any(|p| a.contains(p))
 }
 
 #[cfg(test)]
@@ -220,7 +229,10 @@ mod tests {
 
     #[test]
     fn invalid_markers_are_removed_and_counted() {
-        let (out, f) = run(2, &["Paris is the capital [1]. It is big [7]. Both [1, 9] [2]."]);
+        let (out, f) = run(
+            2,
+            &["Paris is the capital [1]. It is big [7]. Both [1, 9] [2]."],
+        );
         assert_eq!(out, "Paris is the capital [1]. It is big. Both [1] [2].");
         assert_eq!(f.removed, 2);
         assert_eq!(f.cited, vec![1, 2]);
@@ -231,16 +243,27 @@ mod tests {
         let whole = "See [1] and [3]; arrays like a[i] or [note] stay. [2";
         for cut in 1..whole.len() {
             let (out, f) = run(2, &[&whole[..cut], &whole[cut..]]);
-            assert_eq!(out, "See [1] and; arrays like a[i] or [note] stay. [2", "cut {cut}");
+            assert_eq!(
+                out, "See [1] and; arrays like a[i] or [note] stay. [2",
+                "cut {cut}"
+            );
             assert_eq!(f.removed, 1);
         }
     }
 
     #[test]
     fn sentences_map_to_their_sources() {
-        let s = sentences("Paris is the capital [1]. It has 2.1 million people. [2][1] Is it big? Yes [3].");
+        let s = sentences(
+            "Paris is the capital [1]. It has 2.1 million people. [2][1] Is it big? Yes [3].",
+        );
         assert_eq!(s.len(), 4);
-        assert_eq!(s[0], CitedSentence { text: "Paris is the capital [1].".into(), sources: vec![1] });
+        assert_eq!(
+            s[0],
+            CitedSentence {
+                text: "Paris is the capital [1].".into(),
+                sources: vec![1]
+            }
+        );
         assert_eq!(s[1].sources, vec![2, 1]);
         assert!(s[1].text.starts_with("It has 2.1 million"));
         assert_eq!(s[2].sources, Vec::<usize>::new());
@@ -249,7 +272,9 @@ mod tests {
 
     #[test]
     fn does_not_know() {
-        assert!(says_it_does_not_know("I don't know: the sources do not say."));
+        assert!(says_it_does_not_know(
+            "I don't know: the sources do not say."
+        ));
         assert!(!says_it_does_not_know("Paris [1]."));
     }
 }

@@ -31,7 +31,12 @@ impl Source {
 
     /// The block the prompt shows for this source.
     pub fn block(&self) -> String {
-        format!("[{}] {}\n{}\n", self.n, self.location(), self.passage.text.trim())
+        format!(
+            "[{}] {}\n{}\n",
+            self.n,
+            self.location(),
+            self.passage.text.trim()
+        )
     }
 }
 
@@ -106,7 +111,11 @@ pub fn assemble(passages: &[Passage], budget: usize, count: &dyn Fn(&str) -> usi
 
 /// The numbered sources as the prompt shows them.
 pub fn render(sources: &[Source]) -> String {
-    sources.iter().map(Source::block).collect::<Vec<_>>().join("\n")
+    sources
+        .iter()
+        .map(Source::block)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -145,14 +154,20 @@ mod tests {
             }
             from = e;
         }
-        assert_eq!(parts, vec!["Dr.", "Who?", "Yes.", "3.5 is a number!", "Next", "Para"]);
+        assert_eq!(
+            parts,
+            vec!["Dr.", "Who?", "Yes.", "3.5 is a number!", "Next", "Para"]
+        );
     }
 
     #[test]
     fn budget_is_never_exceeded_order_is_kept_and_cuts_fall_on_sentences() {
         let ps = vec![
             passage("First source has five words.", 1),
-            passage("Second one. It has two sentences here. And a third one too.", 2),
+            passage(
+                "Second one. It has two sentences here. And a third one too.",
+                2,
+            ),
             passage("Third.", 3),
         ];
         for budget in 0..60 {

@@ -50,7 +50,10 @@ pub fn dedup(texts: &[&str], vectors: &[&[f32]], threshold: f32) -> Vec<usize> {
         if !seen.insert(norm(texts[i])) {
             continue;
         }
-        if kept.iter().any(|&j| cos(vectors[i], vectors[j]) >= threshold) {
+        if kept
+            .iter()
+            .any(|&j| cos(vectors[i], vectors[j]) >= threshold)
+        {
             continue;
         }
         kept.push(i);
@@ -78,7 +81,13 @@ pub struct Passage {
 }
 
 impl Passage {
-    pub fn from_chunk(c: &Chunk, source: &str, title: Option<&str>, rank: usize, score: f32) -> Self {
+    pub fn from_chunk(
+        c: &Chunk,
+        source: &str,
+        title: Option<&str>,
+        rank: usize,
+        score: f32,
+    ) -> Self {
         Passage {
             doc_id: c.doc_id.clone(),
             source: source.to_string(),

@@ -1,0 +1,223 @@
+//! `cairn ask`: a question in, an answer out that cites the passages it rests on. Retrieve
+//! (hybrid by default) → drop near-duplicates → optional MMR → merge adjacent chunks →
+//! assemble sources within the token budget → stream the answer with citation markers checked
+//! as they arrive → list the cited sources.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cairn_core::Filter;
+use cairn_llm::{ChatEvent, ChatModel};
+use cairn_rag::answer::{prepare, AskOptions, DO_NOT_KNOW};
+use cairn_rag::cite::{says_it_does_not_know, sentences, CitationFilter};
+use cairn_rag::SearchMode;
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::Globals;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The question
+    question: String,
+    /// provider:name of the answering model (see `cairn chat --help`)
+    #[arg(short, long)]
+    model: Option<String>,
+    /// Passages given to the model
+    #[arg(short, long, default_value_t = 5)]
+    k: usize,
+    /// Chunks retrieved before selection
+    #[arg(long, default_value_t = 30)]
+    candidates: usize,
+    /// Retrieval mode [config: search.mode]
+    #[arg(long)]
+    mode: Option<SearchMode>,
+    /// Diversify passages with maximal marginal relevance (0 = diverse … 1 = relevance only)
+    #[arg(long, value_name = "LAMBDA")]
+    mmr: Option<f32>,
+    /// Tokens the sources may take in the prompt
+    #[arg(long, default_value_t = 2000)]
+    budget: usize,
+    /// Below this query–passage cosine nothing is relevant and the answer is "I don't know"
+    #[arg(long, default_value_t = 0.25)]
+    min_relevance: f32,
+    /// Only passages whose metadata has key=value (repeatable)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filter: Vec<String>,
+    /// Print the answer, sources, citations and per-sentence sources as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
+    if a.question.trim().is_empty() {
+        anyhow::bail!("the question is empty: pass the question to answer");
+    }
+    if !(0.0..=1.0).contains(&a.mmr.unwrap_or(0.5)) {
+        anyhow::bail!("--mmr must be between 0 and 1");
+    }
+    let built = crate::llm::build(&g.config, a.model.as_deref(), false)?;
+    let mut search = crate::search::options(g, a.mode, None)?;
+    search.filter = Filter::parse(&a.filter).context("--filter")?;
+    let retriever = crate::search::retriever(g, search.mode)?;
+    let id = built.model.id();
+    // The budget is measured with the answering model's tokenizer: exact for OpenAI models,
+    // and for others the o200k count with 25% headroom so it holds for their tokenizers too.
+    let exact = id.provider == "openai";
+    let name = id.name.clone();
+    let count = move |s: &str| {
+        let n = cairn_llm::tokens::count_text(&name, s);
+        if exact {
+            n
+        } else {
+            n + n / 4
+        }
+    };
+    let opts = AskOptions {
+        search,
+        k: a.k.max(1),
+        candidates: a.candidates,
+        mmr: a.mmr,
+        budget_tokens: a.budget,
+        min_relevance: a.min_relevance,
+        ..AskOptions::default()
+    };
+    let prepared = prepare(&retriever, &a.question, &opts, &count)?;
+    let sources = &prepared.sources;
+
+    if !prepared.relevant {
+        if a.json {
+            println!(
+                "{}",
+                json!({"question": a.question, "answer": DO_NOT_KNOW, "answered": false,
+                    "model": null, "sources": [], "best_relevance": prepared.best_relevance,
+                    "citations": {"cited": [], "removed": 0}, "sentences": []})
+            );
+        } else {
+            println!("{DO_NOT_KNOW}");
+            if !g.quiet {
+                eprintln!(
+                    "[no passage reached the relevance threshold {} (best {:.3}); the model was not asked]",
+                    a.min_relevance,
+                    prepared.best_relevance.unwrap_or(0.0)
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let before = built.ledger.last_id().unwrap_or(i64::MAX);
+    let (answer, filter, usage) = rt.block_on(async {
+        let mut stream = built.model.stream(&prepared.request).await?;
+        let mut filter = CitationFilter::new(sources.len());
+        let mut answer = String::new();
+        let mut usage = cairn_llm::Usage::default();
+        let mut out = std::io::stdout();
+        while let Some(ev) = stream.next().await {
+            match ev? {
+                ChatEvent::TextDelta { text } => {
+                    let shown = filter.push(&text);
+                    answer.push_str(&shown);
+                    if !a.json {
+                        out.write_all(shown.as_bytes())?;
+                        out.flush()?;
+                    }
+                }
+                ChatEvent::Restart { reason, .. } => {
+                    filter = CitationFilter::new(sources.len());
+                    answer.clear();
+                    if !a.json {
+                        writeln!(out)?;
+                        eprintln!("[the stream broke ({reason}); restarting — discard the partial answer above]");
+                    }
+                }
+                ChatEvent::Usage { usage: u } => usage = u,
+                _ => {}
+            }
+        }
+        let tail = filter.finish();
+        answer.push_str(&tail);
+        if !a.json {
+            out.write_all(tail.as_bytes())?;
+            writeln!(out)?;
+        }
+        anyhow::Ok((answer, filter, usage))
+    })?;
+
+    let answered = !says_it_does_not_know(&answer);
+    let served = built.ledger.calls_after(before).unwrap_or_default();
+    let model = served
+        .last()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| id.to_string());
+    let cost: Option<f64> = served.iter().map(|r| r.1).sum();
+    let cited: Vec<&cairn_rag::context::Source> = filter
+        .cited
+        .iter()
+        .filter_map(|n| sources.iter().find(|s| s.n == *n))
+        .collect();
+
+    if a.json {
+        let srcs: Vec<serde_json::Value> = sources
+            .iter()
+            .map(|s| {
+                let p = &s.passage;
+                json!({"n": s.n, "cited": filter.cited.contains(&s.n), "source": p.source,
+                    "title": p.title, "heading_path": p.heading_path, "page": p.page,
+                    "start": p.start, "end": p.end, "chunk_ids": p.chunk_ids, "rank": p.rank,
+                    "truncated": s.truncated, "text": p.text})
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"question": a.question, "answer": answer, "answered": answered, "model": model,
+                "sources": srcs, "citations": {"cited": filter.cited, "removed": filter.removed},
+                "sentences": sentences(&answer), "usage": usage, "cost_usd": cost,
+                "best_relevance": prepared.best_relevance})
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !cited.is_empty() {
+        println!("\nSources:");
+        for s in &cited {
+            println!(
+                "  [{}] {} (bytes {}–{})",
+                s.n,
+                s.location(),
+                s.passage.start,
+                s.passage.end
+            );
+        }
+    }
+    if !g.quiet {
+        if filter.removed > 0 {
+            eprintln!(
+                "[removed {} citation{} naming no provided source]",
+                filter.removed,
+                if filter.removed == 1 { "" } else { "s" }
+            );
+        }
+        if answered && cited.is_empty() {
+            eprintln!(
+                "[warning: the answer cites none of the {} sources]",
+                sources.len()
+            );
+        }
+        let cost = cost
+            .map(|c| format!("${c:.6}"))
+            .unwrap_or_else(|| "no price for this model".into());
+        eprintln!(
+            "[answered by {model} · {} in / {} out tokens · {cost} · {} sources, {} cited]",
+            usage.input_tokens,
+            usage.output_tokens,
+            sources.len(),
+            cited.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

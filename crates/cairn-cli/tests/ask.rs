@@ -1,0 +1,169 @@
+//! `cairn ask` end to end on the sample corpus, with llmock as the model: a scripted reply that
+//! cites one provided source and one that does not exist.
+
+mod common;
+#[path = "../../cairn-llm/tests/support/mod.rs"]
+mod support;
+
+use serde_json::{json, Value};
+use support::Llmock;
+
+fn ask(
+    mock: &Llmock,
+    index: &std::path::Path,
+    ledger: &std::path::Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut c = common::cairn();
+    for v in [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "OLLAMA_HOST",
+        "CAIRN_LLM_MODEL",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("OPENAI_BASE_URL", mock.base_for("openai"))
+        .env("CAIRN_LEDGER", ledger);
+    c.arg("--index").arg(index).arg("ask").args(args);
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_checks_citations_and_maps_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("idx");
+    let ledger = dir.path().join("ledger.sqlite");
+    let (code, _, err) = common::run(&[
+        "ingest",
+        common::samples().to_str().unwrap(),
+        "--index",
+        index.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mock = Llmock::start().await;
+    let reply = "Hybrid search fuses dense and BM25 rankings [1]. It also relies on magic [9].";
+    mock.scenario(json!([{"type": "reply", "text": reply, "times": 2}]))
+        .await;
+    let q = "How does hybrid search combine results?";
+
+    let (code, out, err) = ask(
+        &mock,
+        &index,
+        &ledger,
+        &[q, "--model", "openai:gpt-4o-mini"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let answer = out.lines().next().unwrap();
+    assert_eq!(
+        answer,
+        "Hybrid search fuses dense and BM25 rankings [1]. It also relies on magic."
+    );
+    assert!(
+        out.contains("Sources:\n  [1] ") && out.contains("samples/corpus/"),
+        "{out}"
+    );
+    assert!(out.contains("(bytes "), "{out}");
+    assert!(!out.contains("[9]"));
+    assert!(
+        err.contains("removed 1 citation naming no provided source"),
+        "{err}"
+    );
+    assert!(err.contains("answered by openai:gpt-4o-mini"), "{err}");
+    // What the model was shown: numbered sources with locations, then the question.
+    let reqs = mock.requests().await;
+    let body = &reqs["requests"].as_array().unwrap()[0]["body"];
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        user.starts_with("Sources:\n\n[1] ") && user.contains(&format!("Question: {q}")),
+        "{user}"
+    );
+    assert!(body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("I don't know"));
+
+    let (code, out, err) = ask(
+        &mock,
+        &index,
+        &ledger,
+        &[q, "--model", "openai:gpt-4o-mini", "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = common::json(&out);
+    assert_eq!(v["answered"], true);
+    assert_eq!(v["citations"]["removed"], 1);
+    assert_eq!(v["citations"]["cited"], json!([1]));
+    assert_eq!(
+        v["sentences"],
+        json!([
+            {"text": "Hybrid search fuses dense and BM25 rankings [1].", "sources": [1]},
+            {"text": "It also relies on magic.", "sources": []}
+        ])
+    );
+    let sources = v["sources"].as_array().unwrap();
+    assert!(!sources.is_empty() && sources.len() <= 5);
+    assert_eq!(sources[0]["n"], 1);
+    assert_eq!(sources[0]["cited"], true);
+    let s0 = sources[0]["source"].as_str().unwrap();
+    let text = std::fs::read_to_string(s0).unwrap();
+    let (start, end) = (
+        sources[0]["start"].as_u64().unwrap() as usize,
+        sources[0]["end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(
+        &text[start..end],
+        sources[0]["text"].as_str().unwrap(),
+        "the span points at the passage"
+    );
+    assert!(v["cost_usd"].as_f64().unwrap() > 0.0);
+    mock.assert_clean("ask").await;
+
+    // Nothing relevant enough: "I don't know", and the model is not asked.
+    let (code, out, err) = ask(
+        &mock,
+        &index,
+        &ledger,
+        &[
+            q,
+            "--model",
+            "openai:gpt-4o-mini",
+            "--min-relevance",
+            "0.99",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("I don't know"), "{out}");
+    assert!(mock.requests().await["requests"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // The model saying it does not know is reported as unanswered.
+    mock.scenario(
+        json!([{"type": "reply", "text": "I don't know based on the provided sources."}]),
+    )
+    .await;
+    let (_, out, _) = ask(
+        &mock,
+        &index,
+        &ledger,
+        &[
+            "What is the airspeed of a swallow?",
+            "--model",
+            "openai:gpt-4o-mini",
+            "--json",
+            "--min-relevance",
+            "0",
+        ],
+    );
+    assert_eq!(common::json(&out)["answered"], false);
+}

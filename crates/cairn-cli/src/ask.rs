@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use cairn_core::Filter;
 use cairn_llm::{ChatEvent, ChatModel};
-use cairn_rag::answer::{prepare, AskOptions, DO_NOT_KNOW};
+use cairn_rag::answer::{candidates, finish, AskOptions, DO_NOT_KNOW};
 use cairn_rag::cite::{says_it_does_not_know, sentences, CitationFilter};
+use cairn_rag::rerank::{ApiReranker, LlmReranker, RerankApi, Reranker};
 use cairn_rag::SearchMode;
 use futures::StreamExt;
 use serde_json::json;
@@ -33,6 +34,10 @@ pub struct Args {
     /// Retrieval mode [config: search.mode]
     #[arg(long)]
     mode: Option<SearchMode>,
+    /// Rerank the retrieved chunks before selection: an LLM listwise ranking by the answering
+    /// model, or the Cohere / Voyage / Jina rerank APIs (CO_API_KEY, VOYAGE_API_KEY, JINA_API_KEY)
+    #[arg(long, value_enum, default_value = "none")]
+    rerank: RerankChoice,
     /// Diversify passages with maximal marginal relevance (0 = diverse … 1 = relevance only)
     #[arg(long, value_name = "LAMBDA")]
     mmr: Option<f32>,
@@ -49,6 +54,18 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 }
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RerankChoice {
+    None,
+    Llm,
+    Cohere,
+    Voyage,
+    Jina,
+}
+
+/// How many retrieved chunks a reranker sees.
+const RERANK_DEPTH: usize = 20;
 
 pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if a.question.trim().is_empty() {
@@ -83,7 +100,42 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         min_relevance: a.min_relevance,
         ..AskOptions::default()
     };
-    let prepared = prepare(&retriever, &a.question, &opts, &count)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut cands = candidates(&retriever, &a.question, &opts)?;
+    if a.rerank != RerankChoice::None && cands.relevant && cands.passages.len() > 1 {
+        let reranker: Box<dyn Reranker> = match a.rerank {
+            RerankChoice::Llm => Box::new(LlmReranker::new(built.model.clone())),
+            other => {
+                let api = match other {
+                    RerankChoice::Cohere => RerankApi::Cohere,
+                    RerankChoice::Voyage => RerankApi::Voyage,
+                    _ => RerankApi::Jina,
+                };
+                let transport =
+                    std::sync::Arc::new(cairn_llm::transport::Transport::new(Default::default()));
+                Box::new(ApiReranker::from_env(
+                    api,
+                    &cairn_llm::select::process_env,
+                    transport,
+                )?)
+            }
+        };
+        let depth = cands.passages.len().min(RERANK_DEPTH);
+        let texts: Vec<&str> = cands.passages[..depth]
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect();
+        let ranked = rt
+            .block_on(reranker.rerank(&a.question, &texts))
+            .with_context(|| format!("reranking with {}", reranker.name()))?;
+        let mut order: Vec<usize> = ranked.into_iter().map(|(i, _)| i).collect();
+        order.extend(depth..cands.passages.len());
+        cands.reorder(&order);
+    }
+    let prepared = finish(&cands, &a.question, &opts, &count);
     let sources = &prepared.sources;
 
     if !prepared.relevant {
@@ -107,10 +159,6 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let before = built.ledger.last_id().unwrap_or(i64::MAX);
     let (answer, filter, usage) = rt.block_on(async {
         let mut stream = built.model.stream(&prepared.request).await?;

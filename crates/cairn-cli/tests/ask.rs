@@ -127,6 +127,36 @@ async fn ask_checks_citations_and_maps_sentences() {
     assert!(v["cost_usd"].as_f64().unwrap() > 0.0);
     mock.assert_clean("ask").await;
 
+    // --rerank llm: the answering model ranks the candidates first, then answers.
+    mock.scenario(json!([{"type": "reply", "text": "2 1 3"}, {"type": "reply", "text": "Dense and BM25 lists are fused [1]."}])).await;
+    let (code, out, err) = ask(
+        &mock,
+        &index,
+        &ledger,
+        &[q, "--model", "openai:gpt-4o-mini", "--rerank", "llm"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("Dense and BM25 lists are fused [1]."),
+        "{out}"
+    );
+    let reqs = mock.requests().await;
+    let reqs = reqs["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[0]["body"]["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .ends_with("Ranking:"));
+    mock.assert_clean("rerank").await;
+    let (code, _, err) = ask(
+        &mock,
+        &index,
+        &ledger,
+        &[q, "--model", "openai:gpt-4o-mini", "--rerank", "cohere"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("CO_API_KEY"), "{err}");
+
     // Nothing relevant enough: "I don't know", and the model is not asked.
     let (code, out, err) = ask(
         &mock,

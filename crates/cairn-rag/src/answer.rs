@@ -69,14 +69,35 @@ pub fn prompt(question: &str, sources: &[Source]) -> ChatRequest {
     ])
 }
 
-/// Retrieves and selects passages for `question`, and builds the prompt. `count` measures
-/// tokens with the answering model's tokenizer.
-pub fn prepare(
+/// Retrieved chunks after near-duplicate removal, before selection.
+#[derive(Debug, Clone)]
+pub struct Candidates {
+    pub passages: Vec<Passage>,
+    pub vectors: Vec<Vec<f32>>,
+    pub query_vector: Option<Vec<f32>>,
+    pub relevant: bool,
+    pub best_relevance: Option<f32>,
+}
+
+impl Candidates {
+    /// Puts the candidates in a new order (a reranker's), best first.
+    pub fn reorder(&mut self, order: &[usize]) {
+        let passages = order.iter().map(|&i| self.passages[i].clone()).collect();
+        let vectors = order.iter().map(|&i| self.vectors[i].clone()).collect();
+        self.passages = passages;
+        self.vectors = vectors;
+        for (r, p) in self.passages.iter_mut().enumerate() {
+            p.rank = r + 1;
+        }
+    }
+}
+
+/// Retrieves `opts.candidates` chunks and drops near-duplicates.
+pub fn candidates(
     retriever: &Retriever,
     question: &str,
     opts: &AskOptions,
-    count: &dyn Fn(&str) -> usize,
-) -> Result<Prepared, SearchError> {
+) -> Result<Candidates, SearchError> {
     let qv = match opts.search.mode {
         SearchMode::Bm25 => None,
         _ => Some(retriever.embed_query(question)?),
@@ -112,35 +133,63 @@ pub fn prepare(
     };
     let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
     let keep = dedup(&texts, &vecs, opts.duplicate_cosine);
-    let kept_vecs: Vec<&[f32]> = keep.iter().map(|&i| vecs[i]).collect();
-    let order: Vec<usize> = match (opts.mmr, &qv) {
-        (Some(lambda), Some(q)) => mmr(q, &kept_vecs, opts.k, lambda)
-            .into_iter()
-            .map(|i| keep[i])
-            .collect(),
-        _ => keep.into_iter().take(opts.k).collect(),
+    Ok(Candidates {
+        passages: keep.iter().map(|&i| passages[i].clone()).collect(),
+        vectors: keep.iter().map(|&i| vecs[i].to_vec()).collect(),
+        query_vector: qv,
+        relevant,
+        best_relevance,
+    })
+}
+
+/// Selects (MMR or order), merges, assembles within the budget and builds the prompt.
+pub fn finish(
+    c: &Candidates,
+    question: &str,
+    opts: &AskOptions,
+    count: &dyn Fn(&str) -> usize,
+) -> Prepared {
+    let vecs: Vec<&[f32]> = c.vectors.iter().map(Vec::as_slice).collect();
+    let order: Vec<usize> = match (opts.mmr, &c.query_vector) {
+        (Some(lambda), Some(q)) => mmr(q, &vecs, opts.k, lambda),
+        _ => (0..c.passages.len().min(opts.k)).collect(),
     };
-    // MMR's pick order becomes the rank the context follows.
+    // The selection order becomes the rank the context follows.
     let chosen: Vec<Passage> = order
         .iter()
         .enumerate()
         .map(|(r, &i)| {
-            let mut p = passages[i].clone();
+            let mut p = c.passages[i].clone();
             p.rank = r + 1;
             p
         })
         .collect();
     let merged = merge_adjacent(chosen);
-    let sources = if relevant {
+    let sources = if c.relevant {
         assemble(&merged, opts.budget_tokens, count)
     } else {
         Vec::new()
     };
     let request = prompt(question, &sources);
-    Ok(Prepared {
-        relevant: relevant && !sources.is_empty(),
+    Prepared {
+        relevant: c.relevant && !sources.is_empty(),
         sources,
         request,
-        best_relevance,
-    })
+        best_relevance: c.best_relevance,
+    }
+}
+
+/// `candidates` then `finish`, without reranking.
+pub fn prepare(
+    retriever: &Retriever,
+    question: &str,
+    opts: &AskOptions,
+    count: &dyn Fn(&str) -> usize,
+) -> Result<Prepared, SearchError> {
+    Ok(finish(
+        &candidates(retriever, question, opts)?,
+        question,
+        opts,
+        count,
+    ))
 }

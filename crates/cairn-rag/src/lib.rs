@@ -5,6 +5,7 @@ pub mod cite;
 pub mod context;
 pub mod fusion;
 pub mod indexer;
+pub mod rerank;
 pub mod search;
 pub mod select;
 

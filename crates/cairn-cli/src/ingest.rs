@@ -30,6 +30,13 @@ pub struct Args {
     /// Skip files larger than this many bytes (JSONL corpora stream and are exempt)
     #[arg(long, default_value_t = 20 * 1024 * 1024)]
     max_file_size: u64,
+    /// CSV / JSON files: the fields whose text is indexed, comma-separated (default: every
+    /// text field); the other fields become metadata
+    #[arg(long, value_delimiter = ',', value_name = "FIELD,...")]
+    text_fields: Vec<String>,
+    /// CSV / JSON files: the field that identifies a record (default: its number)
+    #[arg(long, value_name = "FIELD")]
+    id_field: Option<String>,
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
@@ -73,6 +80,8 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         loader: LoaderOptions {
             max_file_bytes: a.max_file_size,
             extra_meta,
+            text_fields: a.text_fields.clone(),
+            id_field: a.id_field.clone(),
         },
         prune: a.prune,
         ..Default::default()

@@ -3,6 +3,8 @@
 pub mod chunk;
 pub mod load;
 pub mod markdown;
+pub mod office;
+pub mod records;
 pub mod walk;
 
 pub use chunk::{ChunkError, Chunker, ChunkerConfig, CHUNKER_VERSION};

@@ -12,6 +12,10 @@ pub struct LoaderOptions {
     pub max_file_bytes: u64,
     /// `--meta key=value` pairs added to every document.
     pub extra_meta: Metadata,
+    /// CSV / JSON records: the fields whose text is indexed (all text fields when empty).
+    pub text_fields: Vec<String>,
+    /// CSV / JSON records: the field that identifies a record (its number when `None`).
+    pub id_field: Option<String>,
 }
 
 impl Default for LoaderOptions {
@@ -19,6 +23,8 @@ impl Default for LoaderOptions {
         LoaderOptions {
             max_file_bytes: 20 * 1024 * 1024,
             extra_meta: Metadata::new(),
+            text_fields: Vec::new(),
+            id_field: None,
         }
     }
 }
@@ -29,7 +35,7 @@ pub enum LoadError {
     #[error("{path}: {reason}")]
     Unreadable { path: String, reason: String },
     #[error(
-        "{path}: unsupported file type{ext} (cairn loads .txt, .md, .html, .jsonl and source code)"
+        "{path}: unsupported file type{ext} (cairn loads .txt, .md, .html, .pdf, .docx, .csv, .json, .jsonl and source code)"
     )]
     Unsupported { path: String, ext: String },
     #[error("{path}: binary file (found a NUL byte); only text files are ingested")]
@@ -116,6 +122,10 @@ pub fn kind_for_path(path: &Path) -> Option<&'static str> {
         "md" | "markdown" => "markdown",
         "html" | "htm" => "html",
         "jsonl" => "jsonl",
+        "json" => "json",
+        "csv" => "csv",
+        "pdf" => "pdf",
+        "docx" => "docx",
         e if CODE_EXTS.contains(&e) => "code",
         _ => return None,
     })
@@ -161,7 +171,17 @@ pub fn load_file(path: &Path, id: &str, opts: &LoaderOptions) -> Result<Loaded, 
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(unreadable)?;
+    match kind {
+        "pdf" => return crate::office::load_pdf(&bytes, &shown, id, modified, opts),
+        "docx" => return crate::office::load_docx(&bytes, &shown, id, modified, opts),
+        _ => {}
+    }
     let text = decode_text(&bytes, &shown)?;
+    match kind {
+        "csv" => return crate::records::load_csv(&text, &shown, id, opts),
+        "json" => return crate::records::load_json(&text, &shown, id, opts),
+        _ => {}
+    }
     let (title, body) = match kind {
         "html" => html_to_text(&text),
         "markdown" => (markdown_title(&text), text),

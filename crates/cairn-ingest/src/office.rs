@@ -1,0 +1,259 @@
+//! Binary document formats: PDF (one document per page, the page number in metadata so
+//! citations point at pages) via lopdf, and DOCX (the paragraphs of `word/document.xml`).
+//! Corrupt and encrypted files are reported and skipped like any bad input.
+
+use cairn_core::{Document, Metadata};
+
+use crate::load::{LoadError, Loaded, LoaderOptions};
+
+fn base_meta(shown: &str, kind: &str, modified: Option<u64>, opts: &LoaderOptions) -> Metadata {
+    let mut m = Metadata::new();
+    m.insert("path".into(), shown.into());
+    m.insert("kind".into(), kind.into());
+    if let Some(t) = modified {
+        m.insert("modified".into(), t.into());
+    }
+    for (k, v) in &opts.extra_meta {
+        m.insert(k.clone(), v.clone());
+    }
+    m
+}
+
+fn stem(shown: &str) -> Option<String> {
+    std::path::Path::new(shown)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+}
+
+/// Text of each page; pages without text (scans) are skipped and counted.
+pub fn load_pdf(
+    bytes: &[u8],
+    shown: &str,
+    file_id: &str,
+    modified: Option<u64>,
+    opts: &LoaderOptions,
+) -> Result<Loaded, LoadError> {
+    let encrypted_err = || LoadError::Unreadable {
+        path: shown.into(),
+        reason: "encrypted (password-protected) PDF; save a decrypted copy to ingest it".into(),
+    };
+    let declares_encryption = bytes.windows(8).any(|w| w == b"/Encrypt");
+    let doc = match lopdf::Document::load_mem(bytes) {
+        Ok(d) => d,
+        Err(_) if declares_encryption => return Err(encrypted_err()),
+        Err(e) => {
+            return Err(LoadError::Unreadable {
+                path: shown.into(),
+                reason: format!("corrupt or unreadable PDF ({e})"),
+            })
+        }
+    };
+    if doc.is_encrypted() {
+        return Err(encrypted_err());
+    }
+    let pages = doc.get_pages();
+    if pages.is_empty() {
+        return Err(LoadError::Unreadable {
+            path: shown.into(),
+            reason: "corrupt PDF: no pages".into(),
+        });
+    }
+    let title = doc
+        .trailer
+        .get(b"Info")
+        .and_then(|i| i.as_reference())
+        .and_then(|r| doc.get_dictionary(r))
+        .and_then(|d| d.get(b"Title"))
+        .ok()
+        .and_then(|t| t.as_str().ok())
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .filter(|t| !t.is_empty())
+        .or_else(|| stem(shown));
+    let mut loaded = Loaded::default();
+    let mut failed = 0;
+    for (&n, _) in pages.iter() {
+        let text = match doc.extract_text(&[n]) {
+            Ok(t) => t,
+            Err(_) => {
+                failed += 1;
+                continue;
+            }
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let mut metadata = base_meta(shown, "pdf", modified, opts);
+        metadata.insert("page".into(), n.into());
+        if let Some(t) = &title {
+            metadata.insert("title".into(), t.clone().into());
+        }
+        loaded.docs.push(Document {
+            id: format!("{file_id}#page={n}"),
+            source: shown.into(),
+            title: title.clone(),
+            kind: "pdf".into(),
+            text: text.to_string(),
+            metadata,
+        });
+    }
+    if loaded.docs.is_empty() {
+        return Err(LoadError::Unreadable {
+            path: shown.into(),
+            reason: if failed > 0 {
+                "corrupt PDF: no page's text could be extracted".into()
+            } else {
+                "the PDF has no extractable text (scanned pages need OCR first)".into()
+            },
+        });
+    }
+    if failed > 0 {
+        loaded.problems.push(LoadError::Unreadable {
+            path: shown.into(),
+            reason: format!("{failed} page(s) could not be read and were skipped"),
+        });
+    }
+    Ok(loaded)
+}
+
+/// Decodes the five XML entities and numeric character references.
+fn xml_unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let ent = &tail[1..end];
+        let ch = match ent {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) => out.push(c),
+            None => out.push_str(&tail[..=end]),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Paragraph texts of WordprocessingML: `<w:t>` runs joined, `<w:tab/>` as a tab,
+/// `<w:br/>` as a line break, one line per `<w:p>`.
+pub fn docx_text(xml: &str) -> String {
+    let mut out = String::new();
+    let mut para = String::new();
+    let mut i = 0;
+    while let Some(off) = xml[i..].find('<') {
+        let start = i + off;
+        let Some(close) = xml[start..].find('>') else {
+            break;
+        };
+        let tag = &xml[start + 1..start + close];
+        let name = tag.trim_end_matches('/').split(' ').next().unwrap_or("");
+        let self_closing = tag.ends_with('/');
+        i = start + close + 1;
+        match name {
+            "w:t" if !self_closing => {
+                if let Some(end) = xml[i..].find("</w:t>") {
+                    para.push_str(&xml_unescape(&xml[i..i + end]));
+                    i += end + "</w:t>".len();
+                }
+            }
+            "w:tab" => para.push('\t'),
+            "w:br" | "w:cr" => para.push('\n'),
+            "/w:p" => {
+                let p = para.trim_end();
+                if !p.is_empty() {
+                    out.push_str(p);
+                    out.push_str("\n\n");
+                }
+                para.clear();
+            }
+            _ => {}
+        }
+    }
+    if !para.trim().is_empty() {
+        out.push_str(para.trim_end());
+    }
+    out.trim_end().to_string()
+}
+
+pub fn load_docx(
+    bytes: &[u8],
+    shown: &str,
+    file_id: &str,
+    modified: Option<u64>,
+    opts: &LoaderOptions,
+) -> Result<Loaded, LoadError> {
+    let corrupt = |why: String| LoadError::Unreadable {
+        path: shown.into(),
+        reason: format!("corrupt or unreadable DOCX ({why})"),
+    };
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| {
+        if bytes.starts_with(b"\xD0\xCF\x11\xE0") {
+            LoadError::Unreadable {
+                path: shown.into(),
+                reason: "encrypted (password-protected) or legacy .doc file; save it as an unprotected .docx".into(),
+            }
+        } else {
+            corrupt(e.to_string())
+        }
+    })?;
+    let mut xml = String::new();
+    {
+        use std::io::Read;
+        let mut f = zip
+            .by_name("word/document.xml")
+            .map_err(|_| corrupt("no word/document.xml".into()))?;
+        f.read_to_string(&mut xml)
+            .map_err(|e| corrupt(e.to_string()))?;
+    }
+    let text = docx_text(&xml);
+    if text.trim().is_empty() {
+        return Err(LoadError::Empty { path: shown.into() });
+    }
+    let title = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().chars().take(120).collect::<String>())
+        .or_else(|| stem(shown));
+    let mut metadata = base_meta(shown, "docx", modified, opts);
+    if let Some(t) = &title {
+        metadata.insert("title".into(), t.clone().into());
+    }
+    Ok(Loaded {
+        docs: vec![Document {
+            id: file_id.to_string(),
+            source: shown.into(),
+            title,
+            kind: "docx".into(),
+            text,
+            metadata,
+        }],
+        problems: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docx_paragraphs_runs_and_entities() {
+        let xml = r#"<w:document><w:body><w:p><w:r><w:t>Hello</w:t></w:r><w:r><w:t xml:space="preserve"> world &amp; co</w:t></w:r></w:p><w:p/><w:p><w:r><w:t>A</w:t><w:tab/><w:t>B&#233;</w:t><w:br/><w:t>C</w:t></w:r></w:p></w:body></w:document>"#;
+        assert_eq!(docx_text(xml), "Hello world & co\n\nA\tBé\nC");
+    }
+}

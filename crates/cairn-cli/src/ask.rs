@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use cairn_core::Filter;
 use cairn_llm::{ChatEvent, ChatModel};
-use cairn_rag::answer::{candidates, finish, AskOptions, DO_NOT_KNOW};
+use cairn_rag::answer::{candidates, candidates_for, finish, AskOptions, DO_NOT_KNOW};
 use cairn_rag::cite::{says_it_does_not_know, sentences, CitationFilter};
 use cairn_rag::rerank::{ApiReranker, LlmReranker, RerankApi, Reranker};
 use cairn_rag::SearchMode;
@@ -38,6 +38,13 @@ pub struct Args {
     /// model, or the Cohere / Voyage / Jina rerank APIs (CO_API_KEY, VOYAGE_API_KEY, JINA_API_KEY)
     #[arg(long, value_enum, default_value = "none")]
     rerank: RerankChoice,
+    /// Query expansion: multi (the model writes variants, fused by RRF) or hyde (embed a
+    /// hypothetical answer)
+    #[arg(long, value_enum, default_value = "none")]
+    expand: crate::search::ExpandChoice,
+    /// Pick the retrieval mode from the question's shape (--mode wins)
+    #[arg(long)]
+    route: bool,
     /// Diversify passages with maximal marginal relevance (0 = diverse … 1 = relevance only)
     #[arg(long, value_name = "LAMBDA")]
     mmr: Option<f32>,
@@ -76,6 +83,9 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     }
     let built = crate::llm::build(&g.config, a.model.as_deref(), false)?;
     let mut search = crate::search::options(g, a.mode, None)?;
+    if a.route && a.mode.is_none() {
+        search.mode = cairn_rag::transform::route(&a.question);
+    }
     search.filter = Filter::parse(&a.filter).context("--filter")?;
     let retriever = crate::search::retriever(g, search.mode)?;
     let id = built.model.id();
@@ -104,7 +114,23 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let mut cands = candidates(&retriever, &a.question, &opts)?;
+    let plans = if a.expand == crate::search::ExpandChoice::None {
+        None
+    } else {
+        Some(
+            rt.block_on(cairn_rag::transform::plan(
+                built.model.as_ref(),
+                &a.question,
+                a.expand.into(),
+                3,
+            ))
+            .context("--expand: the model could not write the expansion")?,
+        )
+    };
+    let mut cands = match &plans {
+        Some(p) => candidates_for(&retriever, &a.question, p, &opts)?,
+        None => candidates(&retriever, &a.question, &opts)?,
+    };
     if a.rerank != RerankChoice::None && cands.relevant && cands.passages.len() > 1 {
         let reranker: Box<dyn Reranker> = match a.rerank {
             RerankChoice::Llm => Box::new(LlmReranker::new(built.model.clone())),

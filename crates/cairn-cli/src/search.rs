@@ -30,9 +30,64 @@ pub struct Args {
     /// RRF weight of the BM25 retriever [config: search.bm25_weight]
     #[arg(long)]
     bm25_weight: Option<f32>,
+    /// Query expansion by a language model: multi (variants fused by RRF) or hyde (embed a
+    /// hypothetical answer); uses --model or the configured model
+    #[arg(long, value_enum, default_value = "none")]
+    expand: ExpandChoice,
+    /// provider:name of the model for --expand
+    #[arg(short, long)]
+    model: Option<String>,
+    /// Pick the mode from the query's shape: identifiers, codes and quoted phrases go to BM25,
+    /// the rest to hybrid (--mode wins)
+    #[arg(long)]
+    route: bool,
     /// Print hits as JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExpandChoice {
+    None,
+    Multi,
+    Hyde,
+}
+
+impl From<ExpandChoice> for cairn_rag::transform::Expand {
+    fn from(e: ExpandChoice) -> Self {
+        match e {
+            ExpandChoice::None => Self::None,
+            ExpandChoice::Multi => Self::Multi,
+            ExpandChoice::Hyde => Self::Hyde,
+        }
+    }
+}
+
+/// The query plans for an expansion (one plain plan for none), asking the model when needed.
+pub fn plans(
+    g: &Globals,
+    model: Option<&str>,
+    expand: ExpandChoice,
+    query: &str,
+) -> Result<Vec<cairn_rag::transform::QueryPlan>> {
+    if expand == ExpandChoice::None {
+        return Ok(vec![cairn_rag::transform::QueryPlan {
+            lexical: query.to_string(),
+            dense: query.to_string(),
+        }]);
+    }
+    let built = crate::llm::build(&g.config, model, false)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt
+        .block_on(cairn_rag::transform::plan(
+            built.model.as_ref(),
+            query,
+            expand.into(),
+            3,
+        ))
+        .context("--expand: the model could not write the expansion")?)
 }
 
 /// Search options from config, overridden by flags.
@@ -78,8 +133,29 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if a.query.trim().is_empty() {
         anyhow::bail!("the query is empty: pass some text to search for");
     }
+    if a.route && a.mode.is_none() {
+        opts.mode = cairn_rag::transform::route(&a.query);
+    }
     let r = retriever(g, opts.mode)?;
-    let hits = r.search(&a.query, &opts)?;
+    let hits = if a.expand == ExpandChoice::None {
+        r.search(&a.query, &opts)?
+    } else {
+        let plans = plans(g, a.model.as_deref(), a.expand, &a.query)?;
+        let scored = cairn_rag::transform::rank_plans(&r, &plans, &opts)?;
+        let mut hits = Vec::new();
+        for (i, s) in scored.into_iter().enumerate() {
+            let (chunk, doc) = r.searcher.chunk(s.pos)?;
+            hits.push(cairn_core::Hit {
+                rank: i + 1,
+                score: s.score,
+                scores: s.scores,
+                chunk,
+                source: doc.source,
+                title: doc.title,
+            });
+        }
+        hits
+    };
     if a.json {
         println!(
             "{}",

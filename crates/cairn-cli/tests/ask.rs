@@ -157,6 +157,86 @@ async fn ask_checks_citations_and_maps_sentences() {
     assert_ne!(code, 0);
     assert!(err.contains("CO_API_KEY"), "{err}");
 
+    // --expand multi: the model writes query variants (fused by RRF), then answers.
+    mock.scenario(json!([
+        {"type": "reply", "text": "reciprocal rank fusion of dense and BM25 lists\nhybrid retrieval scoring"},
+        {"type": "reply", "text": "They are fused [1]."}
+    ])).await;
+    let (code, out, err) = ask(
+        &mock,
+        &index,
+        &ledger,
+        &[q, "--model", "openai:gpt-4o-mini", "--expand", "multi"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("They are fused [1]."), "{out}");
+    let reqs = mock.requests().await;
+    let first = reqs["requests"][0]["body"]["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        first.contains("search queries") && first.contains(q),
+        "{first}"
+    );
+    mock.assert_clean("multi").await;
+    // --expand hyde: a hypothetical answer is embedded, then the real answer.
+    mock.scenario(json!([
+        {"type": "reply", "text": "Hybrid search runs BM25 and dense retrieval and fuses the two rankings."},
+        {"type": "reply", "text": "By fusing rankings [1]."}
+    ])).await;
+    let (code, out, err) = ask(
+        &mock,
+        &index,
+        &ledger,
+        &[
+            q,
+            "--model",
+            "openai:gpt-4o-mini",
+            "--expand",
+            "hyde",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(common::json(&out)["answer"], "By fusing rankings [1].");
+    mock.assert_clean("hyde").await;
+
+    // search takes the same transforms, and the router sends identifiers to BM25.
+    let mut c = common::cairn();
+    c.env("OPENAI_BASE_URL", mock.base_for("openai"))
+        .env("CAIRN_LEDGER", &ledger);
+    mock.scenario(json!([{"type": "reply", "text": "dense retrieval\nkeyword ranking"}]))
+        .await;
+    let o = c
+        .args([
+            "--index",
+            index.to_str().unwrap(),
+            "search",
+            q,
+            "--expand",
+            "multi",
+            "--model",
+            "openai:gpt-4o-mini",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = common::json(&String::from_utf8_lossy(&o.stdout));
+    assert!(!v["hits"].as_array().unwrap().is_empty());
+    mock.assert_clean("search multi").await;
+    let (code, out, err) = common::run(&[
+        "--index",
+        index.to_str().unwrap(),
+        "search",
+        "where is parse_spec",
+        "--route",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(common::json(&out)["mode"], "bm25");
+
     // Nothing relevant enough: "I don't know", and the model is not asked.
     let (code, out, err) = ask(
         &mock,

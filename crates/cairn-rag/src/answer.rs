@@ -6,6 +6,7 @@ use cairn_llm::{ChatRequest, Message};
 use crate::context::{assemble, render, Source};
 use crate::search::{Retriever, SearchError, SearchMode, SearchOptions};
 use crate::select::{dedup, merge_adjacent, mmr, Passage};
+use crate::transform::QueryPlan;
 
 #[derive(Debug, Clone)]
 pub struct AskOptions {
@@ -92,10 +93,25 @@ impl Candidates {
     }
 }
 
-/// Retrieves `opts.candidates` chunks and drops near-duplicates.
+/// Retrieves `opts.candidates` chunks for the question and drops near-duplicates.
 pub fn candidates(
     retriever: &Retriever,
     question: &str,
+    opts: &AskOptions,
+) -> Result<Candidates, SearchError> {
+    let plan = [QueryPlan {
+        lexical: question.to_string(),
+        dense: question.to_string(),
+    }];
+    candidates_for(retriever, question, &plan, opts)
+}
+
+/// As `candidates`, for the retrievals of a query transform (fused by RRF). Relevance and MMR
+/// are measured against the question itself.
+pub fn candidates_for(
+    retriever: &Retriever,
+    question: &str,
+    plans: &[QueryPlan],
     opts: &AskOptions,
 ) -> Result<Candidates, SearchError> {
     let qv = match opts.search.mode {
@@ -105,7 +121,11 @@ pub fn candidates(
     let mut search = opts.search.clone();
     search.k = opts.candidates.max(opts.k);
     search.candidates = search.candidates.max(search.k);
-    let scored = retriever.rank_with_vector(question, qv.as_deref(), &search);
+    let scored = if plans.len() == 1 && plans[0].dense == question && plans[0].lexical == question {
+        retriever.rank_with_vector(question, qv.as_deref(), &search)
+    } else {
+        crate::transform::rank_plans(retriever, plans, &search)?
+    };
     let vectors = retriever.searcher.vectors();
     let mut best_relevance: Option<f32> = None;
     let mut passages = Vec::new();

@@ -8,6 +8,7 @@ pub mod indexer;
 pub mod rerank;
 pub mod search;
 pub mod select;
+pub mod transform;
 
 pub use fusion::reciprocal_rank_fusion;
 pub use indexer::{

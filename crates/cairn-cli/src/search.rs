@@ -80,14 +80,13 @@ pub fn plans(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    Ok(rt
-        .block_on(cairn_rag::transform::plan(
-            built.model.as_ref(),
-            query,
-            expand.into(),
-            3,
-        ))
-        .context("--expand: the model could not write the expansion")?)
+    rt.block_on(cairn_rag::transform::plan(
+        built.model.as_ref(),
+        query,
+        expand.into(),
+        3,
+    ))
+    .context("--expand: the model could not write the expansion")
 }
 
 /// Search options from config, overridden by flags.

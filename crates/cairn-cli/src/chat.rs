@@ -52,7 +52,16 @@ pub struct Args {
     cache: bool,
 }
 
+/// Retrieval-augmented chat (`--index`): each turn is answered from the index with citations;
+/// follow-ups are rewritten into standalone questions with the history before retrieving.
+struct Rag {
+    retriever: cairn_rag::Retriever,
+    opts: cairn_rag::answer::AskOptions,
+    count: Box<dyn Fn(&str) -> usize>,
+}
+
 struct Session {
+    rag: Option<Rag>,
     model: std::sync::Arc<dyn ChatModel>,
     ledger: std::sync::Arc<cairn_llm::middleware::Ledger>,
     id: ModelId,
@@ -92,7 +101,30 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let id = built.model.id();
+    let rag = if g.index_chosen {
+        let search = crate::search::options(g, None, None)?;
+        let retriever = crate::search::retriever(g, search.mode)?;
+        let (exact, name) = (id.provider == "openai", id.name.clone());
+        Some(Rag {
+            retriever,
+            opts: cairn_rag::answer::AskOptions {
+                search,
+                ..Default::default()
+            },
+            count: Box::new(move |t: &str| {
+                let n = cairn_llm::tokens::count_text(&name, t);
+                if exact {
+                    n
+                } else {
+                    n + n / 4
+                }
+            }),
+        })
+    } else {
+        None
+    };
     let s = Session {
+        rag,
         model: built.model,
         ledger: built.ledger,
         id,
@@ -224,7 +256,119 @@ impl Session {
         })
     }
 
+    /// A follow-up rewritten as a standalone question, using the conversation so far.
+    async fn standalone(&self, history: &[Message]) -> Result<String> {
+        let question = history.last().map(Message::text).unwrap_or_default();
+        let earlier: Vec<&Message> = history[..history.len() - 1]
+            .iter()
+            .filter(|m| m.role != cairn_llm::Role::System)
+            .collect();
+        if earlier.is_empty() {
+            return Ok(question);
+        }
+        let mut convo = String::new();
+        for m in earlier {
+            let who = if m.role == cairn_llm::Role::User {
+                "User"
+            } else {
+                "Assistant"
+            };
+            convo.push_str(&format!("{who}: {}\n", m.text()));
+        }
+        let mut req = ChatRequest::new(vec![
+            Message::system("Rewrite the follow-up question as a standalone question that can be understood without the conversation. Reply with the question only."),
+            Message::user(format!("Conversation:\n{convo}\nFollow-up question: {question}\n\nStandalone question:")),
+        ]);
+        req.temperature = Some(0.0);
+        req.max_output_tokens = Some(100);
+        let r = self.model.chat(&req).await?.text();
+        let r = r.trim().trim_matches('"').trim();
+        Ok(if r.is_empty() {
+            question
+        } else {
+            r.to_string()
+        })
+    }
+
+    /// One retrieval-augmented turn: rewrite, retrieve, answer with checked citations.
+    async fn rag_turn(&self, rag: &Rag, history: &mut Vec<Message>, quiet: bool) -> Result<()> {
+        let question = self.standalone(history).await?;
+        if !quiet && Some(question.as_str()) != history.last().map(|m| m.text()).as_deref() {
+            eprintln!("[searching for: {question}]");
+        }
+        let prepared =
+            cairn_rag::answer::prepare(&rag.retriever, &question, &rag.opts, &rag.count)?;
+        if !prepared.relevant {
+            println!("{}", cairn_rag::answer::DO_NOT_KNOW);
+            history.push(Message::assistant(cairn_rag::answer::DO_NOT_KNOW));
+            return Ok(());
+        }
+        let before = self.ledger.last_id().unwrap_or(i64::MAX);
+        let mut req = prepared.request.clone();
+        // Earlier turns (without their sources) sit between the instructions and the question.
+        let earlier: Vec<Message> = history[..history.len() - 1]
+            .iter()
+            .filter(|m| m.role != cairn_llm::Role::System)
+            .cloned()
+            .collect();
+        req.messages.splice(1..1, earlier);
+        req.temperature = self.args.temperature;
+        req.max_output_tokens = self.args.max_tokens;
+        let mut stream = self.model.stream(&req).await?;
+        let mut filter = cairn_rag::cite::CitationFilter::new(prepared.sources.len());
+        let mut acc = cairn_llm::Accumulator::default();
+        let mut answer = String::new();
+        let mut out = std::io::stdout();
+        while let Some(ev) = stream.next().await {
+            let ev = ev?;
+            match &ev {
+                ChatEvent::TextDelta { text } => {
+                    let shown = filter.push(text);
+                    answer.push_str(&shown);
+                    out.write_all(shown.as_bytes())?;
+                    out.flush()?;
+                }
+                ChatEvent::Restart { reason, .. } => {
+                    filter = cairn_rag::cite::CitationFilter::new(prepared.sources.len());
+                    answer.clear();
+                    writeln!(out)?;
+                    eprintln!("[the stream broke ({reason}); restarting — discard the partial reply above]");
+                }
+                _ => {}
+            }
+            acc.push(&ev);
+        }
+        let tail = filter.finish();
+        answer.push_str(&tail);
+        writeln!(out, "{tail}")?;
+        for n in &filter.cited {
+            if let Some(s) = prepared.sources.iter().find(|s| s.n == *n) {
+                println!(
+                    "  [{}] {} (bytes {}–{})",
+                    s.n,
+                    s.location(),
+                    s.passage.start,
+                    s.passage.end
+                );
+            }
+        }
+        if !quiet {
+            if filter.removed > 0 {
+                eprintln!(
+                    "[removed {} citation(s) naming no provided source]",
+                    filter.removed
+                );
+            }
+            eprintln!("{}", self.footer(&acc.response(), before));
+        }
+        history.push(Message::assistant(answer));
+        Ok(())
+    }
+
     async fn turn(&self, history: &mut Vec<Message>, quiet: bool) -> Result<()> {
+        if let Some(rag) = &self.rag {
+            return self.rag_turn(rag, history, quiet).await;
+        }
         let req = self.request(history);
         let before = self.ledger.last_id().unwrap_or(i64::MAX);
         if let Some(fmt) = &self.schema {

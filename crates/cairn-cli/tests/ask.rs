@@ -237,6 +237,71 @@ async fn ask_checks_citations_and_maps_sentences() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(common::json(&out)["mode"], "bm25");
 
+    // cairn chat --index: follow-ups are rewritten with the history before retrieving.
+    mock.scenario(json!([
+        {"type": "reply", "text": "Hybrid search fuses dense and BM25 rankings [1]."},
+        {"type": "reply", "text": "Why does BM25 still matter next to dense retrieval?"},
+        {"type": "reply", "text": "It needs no training [1]."}
+    ]))
+    .await;
+    let mut c = common::cairn();
+    c.env("OPENAI_BASE_URL", mock.base_for("openai"))
+        .env("CAIRN_LEDGER", &ledger)
+        .args([
+            "--index",
+            index.to_str().unwrap(),
+            "chat",
+            "-i",
+            "--model",
+            "openai:gpt-4o-mini",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("{q}\nAnd why does it still matter?\n").as_bytes())
+            .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("Hybrid search fuses dense and BM25 rankings [1].")
+            && out.contains("It needs no training [1]."),
+        "{out}"
+    );
+    assert!(
+        err.contains("[searching for: Why does BM25 still matter next to dense retrieval?]"),
+        "{err}"
+    );
+    let reqs = mock.requests().await;
+    let reqs = reqs["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 3);
+    let rewrite = reqs[1]["body"]["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        rewrite.contains("User: How does hybrid search combine results?")
+            && rewrite.contains("Follow-up question: And why does it still matter?"),
+        "{rewrite}"
+    );
+    let last = reqs[2]["body"]["messages"].as_array().unwrap();
+    assert_eq!(
+        last.len(),
+        4,
+        "system, earlier user and assistant turns, then the sourced question"
+    );
+    assert!(last[3]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Question: Why does BM25 still matter next to dense retrieval?"));
+    mock.assert_clean("chat --index").await;
+
     // Nothing relevant enough: "I don't know", and the model is not asked.
     let (code, out, err) = ask(
         &mock,

@@ -59,11 +59,15 @@ pub struct IndexConfig {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ChunkingConfig {
     /// Largest chunk in the embedding model's tokens.
     pub max_tokens: usize,
     pub overlap: usize,
+    /// `recursive` or `semantic`.
+    pub strategy: String,
+    /// Semantic chunking: split where adjacent-sentence distance exceeds this percentile.
+    pub breakpoint_percentile: u8,
 }
 
 impl Default for ChunkingConfig {
@@ -71,6 +75,8 @@ impl Default for ChunkingConfig {
         ChunkingConfig {
             max_tokens: 254,
             overlap: 32,
+            strategy: "recursive".into(),
+            breakpoint_percentile: 95,
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct BeirArgs {
     /// Largest chunk, in embedding-model tokens
     #[arg(long)]
     chunk_tokens: Option<usize>,
+    /// Chunking strategy for the ingest (see `cairn ingest --help`)
+    #[arg(long, value_enum)]
+    chunker: Option<crate::ingest::ChunkerChoice>,
     /// Print the report as one JSON object
     #[arg(long)]
     json: bool,
@@ -57,7 +60,7 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         tmp = tempfile::tempdir()?;
         tmp.path().to_path_buf()
     };
-    let idx = indexer(g, a.chunk_tokens, None)?;
+    let idx = indexer(g, a.chunk_tokens, None, a.chunker)?;
     let bar = Bar::new(g.quiet || a.json);
     let report = idx
         .ingest(&[&ds.corpus], &index_dir, &IngestOptions::default(), &bar)

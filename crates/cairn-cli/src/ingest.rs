@@ -27,6 +27,10 @@ pub struct Args {
     /// Tokens shared by consecutive chunks [config: chunking.overlap]
     #[arg(long)]
     chunk_overlap: Option<usize>,
+    /// How plain text is cut: recursive (paragraphs, sentences, words) or semantic (where
+    /// adjacent sentences' embeddings drift apart) [config: chunking.strategy]
+    #[arg(long, value_enum)]
+    chunker: Option<ChunkerChoice>,
     /// Skip files larger than this many bytes (JSONL corpora stream and are exempt)
     #[arg(long, default_value_t = 20 * 1024 * 1024)]
     max_file_size: u64,
@@ -56,26 +60,53 @@ pub fn parse_meta(pairs: &[String]) -> Result<Metadata> {
     Ok(m)
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChunkerChoice {
+    Recursive,
+    Semantic,
+}
+
 /// Builds the indexer from config and flags; shared with `eval beir`.
 pub fn indexer(
     g: &Globals,
     chunk_tokens: Option<usize>,
     overlap: Option<usize>,
+    chunker: Option<ChunkerChoice>,
 ) -> Result<Indexer> {
     let loaded = load_embedder(g.model_dir.as_deref(), g.quiet)?;
+    let c = &g.config.chunking;
+    let semantic = match chunker {
+        Some(ch) => ch == ChunkerChoice::Semantic,
+        None => match c.strategy.as_str() {
+            "recursive" => false,
+            "semantic" => true,
+            other => anyhow::bail!(
+                "config chunking.strategy = {other:?}: use \"recursive\" or \"semantic\""
+            ),
+        },
+    };
+    let strategy = if semantic {
+        cairn_ingest::Strategy::Semantic {
+            breakpoint_percentile: c.breakpoint_percentile,
+        }
+    } else {
+        cairn_ingest::Strategy::Recursive
+    };
     let cfg = ChunkerConfig {
-        max_tokens: chunk_tokens.unwrap_or(g.config.chunking.max_tokens),
-        overlap: overlap.unwrap_or(g.config.chunking.overlap),
+        max_tokens: chunk_tokens.unwrap_or(c.max_tokens),
+        overlap: overlap.unwrap_or(c.overlap),
+        strategy,
     };
     let max = cairn_core::Embedder::max_tokens(loaded.embedder.as_ref());
-    let chunker =
-        Chunker::new(loaded.counter, cfg, max).context("--chunk-tokens / --chunk-overlap")?;
+    let chunker = Chunker::new(loaded.counter, cfg, max)
+        .context("--chunk-tokens / --chunk-overlap")?
+        .with_embedder(loaded.embedder.clone());
     Ok(Indexer::new(loaded.embedder, chunker))
 }
 
 pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     let extra_meta = parse_meta(&a.meta)?;
-    let indexer = indexer(g, a.chunk_tokens, a.chunk_overlap)?;
+    let indexer = indexer(g, a.chunk_tokens, a.chunk_overlap, a.chunker)?;
     let opts = IngestOptions {
         loader: LoaderOptions {
             max_file_bytes: a.max_file_size,

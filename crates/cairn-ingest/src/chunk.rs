@@ -1,9 +1,11 @@
 //! Token-aware chunking. Sizes count the embedding model's tokens, so no chunk is ever cut
 //! off by the model; boundaries come from text-splitter (recursive: paragraphs, sentences,
-//! words), and markdown is chunked section by section with fenced code kept whole.
+//! words), and markdown is chunked section by section with fenced code kept whole. The
+//! semantic strategy splits plain text where the embeddings of adjacent sentence windows
+//! drift apart (LlamaIndex's semantic splitter), within the same token limit.
 
 use crate::markdown;
-use cairn_core::{Chunk, Document, TokenCounter};
+use cairn_core::{Chunk, Document, Embedder, TokenCounter};
 use std::sync::Arc;
 use text_splitter::{ChunkConfig, ChunkSizer, MarkdownSplitter, TextSplitter};
 
@@ -13,6 +15,30 @@ pub struct ChunkerConfig {
     pub max_tokens: usize,
     /// Tokens shared by consecutive chunks.
     pub overlap: usize,
+    pub strategy: Strategy,
+}
+
+/// How plain-text documents are cut (markdown is always cut per section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    #[default]
+    Recursive,
+    /// Split where the distance between adjacent sentence windows exceeds this percentile of
+    /// the document's distances (LlamaIndex's default: 95).
+    Semantic { breakpoint_percentile: u8 },
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Strategy::Recursive => f.write_str("recursive"),
+            Strategy::Semantic {
+                breakpoint_percentile,
+            } => {
+                write!(f, "semantic@{breakpoint_percentile}")
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +61,8 @@ impl ChunkSizer for Sizer {
 pub struct Chunker {
     counter: Arc<dyn TokenCounter>,
     config: ChunkerConfig,
+    /// Needed by the semantic strategy only.
+    embedder: Option<Arc<dyn Embedder>>,
 }
 
 /// Bumped whenever chunk boundaries or headers change, so re-ingesting re-chunks.
@@ -58,7 +86,17 @@ impl Chunker {
                 size: config.max_tokens,
             });
         }
-        Ok(Chunker { counter, config })
+        Ok(Chunker {
+            counter,
+            config,
+            embedder: None,
+        })
+    }
+
+    /// The embedder the semantic strategy compares sentences with.
+    pub fn with_embedder(mut self, e: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(e);
+        self
     }
 
     pub fn config(&self) -> ChunkerConfig {
@@ -93,6 +131,32 @@ impl Chunker {
                 Some((cap, _)) => (cap, title.to_string()),
                 None => (self.config.max_tokens, String::new()),
             };
+            if let (
+                Strategy::Semantic {
+                    breakpoint_percentile,
+                },
+                Some(e),
+            ) = (self.config.strategy, &self.embedder)
+            {
+                if let Some(spans) =
+                    self.semantic_spans(&doc.text, cap, breakpoint_percentile, e.as_ref())
+                {
+                    return self.finish(
+                        doc,
+                        spans
+                            .into_iter()
+                            .map(|(s, e)| {
+                                (
+                                    s,
+                                    e,
+                                    Vec::new(),
+                                    header_unless_present(&header, &doc.text[s..e]),
+                                )
+                            })
+                            .collect(),
+                    );
+                }
+            }
             TextSplitter::new(self.chunk_config(cap))
                 .chunk_indices(&doc.text)
                 .map(|(s, c)| {
@@ -105,6 +169,14 @@ impl Chunker {
                 })
                 .collect()
         };
+        self.finish(doc, spans)
+    }
+
+    fn finish(
+        &self,
+        doc: &Document,
+        spans: Vec<(usize, usize, Vec<String>, String)>,
+    ) -> Vec<Chunk> {
         spans
             .into_iter()
             .enumerate()
@@ -120,6 +192,65 @@ impl Chunker {
                 metadata: doc.metadata.clone(),
             })
             .collect()
+    }
+
+    /// Sentence groups split at semantic breakpoints, each within `cap` tokens (a group that
+    /// is too long is split recursively). `None` when the text is too short to compare
+    /// sentences or the embedder fails, so the caller falls back to the recursive splitter.
+    fn semantic_spans(
+        &self,
+        text: &str,
+        cap: usize,
+        percentile: u8,
+        embedder: &dyn Embedder,
+    ) -> Option<Vec<(usize, usize)>> {
+        let sents = sentence_spans(text);
+        if sents.len() < 3 {
+            return None;
+        }
+        // Each sentence with its neighbours (buffer 1), as LlamaIndex embeds them.
+        let windows: Vec<&str> = (0..sents.len())
+            .map(|i| {
+                let a = sents[i.saturating_sub(1)].0;
+                let b = sents[(i + 1).min(sents.len() - 1)].1;
+                &text[a..b]
+            })
+            .collect();
+        let vecs = embedder.embed(&windows).ok()?;
+        let dist: Vec<f32> = vecs
+            .windows(2)
+            .map(|w| 1.0 - w[0].iter().zip(&w[1]).map(|(a, b)| a * b).sum::<f32>())
+            .collect();
+        let mut sorted = dist.clone();
+        sorted.sort_by(f32::total_cmp);
+        let k = ((percentile.min(100) as f32 / 100.0) * (sorted.len() - 1) as f32).round() as usize;
+        let threshold = sorted[k];
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut start = sents[0].0;
+        let mut last_split: Option<usize> = None;
+        for (i, d) in dist.iter().enumerate() {
+            // Windows overlap by a sentence, so a topic change shows as two neighbouring
+            // peaks: split at the first, never leave a one-sentence group between them.
+            let adjacent = i > 0 && last_split == Some(i - 1);
+            if *d >= threshold && *d > 0.0 && !adjacent {
+                groups.push((start, sents[i].1));
+                start = sents[i + 1].0;
+                last_split = Some(i);
+            }
+        }
+        groups.push((start, sents[sents.len() - 1].1));
+        let mut out = Vec::new();
+        for (s, e) in groups {
+            let body = &text[s..e];
+            if self.counter.count_tokens(body) <= cap {
+                out.push((s, e));
+            } else {
+                for (o, c) in TextSplitter::new(self.chunk_config(cap)).chunk_indices(body) {
+                    out.push((s + o, s + o + c.len()));
+                }
+            }
+        }
+        Some(out)
     }
 
     fn markdown_spans(&self, text: &str, title: &str) -> Vec<(usize, usize, Vec<String>, String)> {
@@ -179,6 +310,33 @@ impl Chunker {
     }
 }
 
+/// Byte spans of sentences (ending at `.`, `!` or `?` before whitespace, or a line break
+/// after a blank line), trimmed of surrounding whitespace.
+pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let push = |s: usize, e: usize, out: &mut Vec<(usize, usize)>| {
+        let piece = &text[s..e];
+        let lead = piece.len() - piece.trim_start().len();
+        let trail = piece.len() - piece.trim_end().len();
+        if s + lead < e - trail {
+            out.push((s + lead, e - trail));
+        }
+    };
+    for i in 0..b.len() {
+        let end = (matches!(b[i], b'.' | b'!' | b'?')
+            && b.get(i + 1).is_some_and(|n| n.is_ascii_whitespace()))
+            || (b[i] == b'\n' && b.get(i + 1) == Some(&b'\n'));
+        if end {
+            push(start, i + 1, &mut out);
+            start = i + 1;
+        }
+    }
+    push(start, text.len(), &mut out);
+    out
+}
+
 /// The header, unless the chunk already opens with it (a first chunk holding the title).
 fn header_unless_present(header: &str, chunk: &str) -> String {
     let head = chunk.trim_start().trim_start_matches('#').trim_start();
@@ -219,6 +377,7 @@ mod tests {
             ChunkerConfig {
                 max_tokens: max,
                 overlap,
+                strategy: Strategy::Recursive,
             },
             512,
         )
@@ -273,6 +432,7 @@ mod tests {
             ChunkerConfig {
                 max_tokens: 1000,
                 overlap: 0,
+                strategy: Strategy::Recursive,
             },
             256,
         )
@@ -282,7 +442,8 @@ mod tests {
             Arc::new(Words),
             ChunkerConfig {
                 max_tokens: 20,
-                overlap: 20
+                overlap: 20,
+                strategy: Strategy::Recursive,
             },
             256
         )
@@ -320,5 +481,95 @@ mod tests {
         for c in &chunks {
             assert!(Words.count_tokens(&c.text) <= 100);
         }
+    }
+}
+
+#[cfg(test)]
+mod semantic_tests {
+    use super::*;
+    use cairn_core::{EmbedError, Metadata};
+
+    struct Words;
+    impl TokenCounter for Words {
+        fn count_tokens(&self, text: &str) -> usize {
+            text.split_whitespace().count()
+        }
+    }
+
+    /// Two topics: vectors point one way for sentences about cats, another for rust.
+    struct Topics;
+    impl Embedder for Topics {
+        fn model_id(&self) -> &str {
+            "topics"
+        }
+        fn dim(&self) -> usize {
+            2
+        }
+        fn max_tokens(&self) -> usize {
+            512
+        }
+        fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    let cats = t.matches("cat").count() as f32;
+                    let rust = t.matches("rust").count() as f32;
+                    let n = (cats * cats + rust * rust).sqrt().max(1e-6);
+                    vec![cats / n, rust / n]
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn splits_where_the_topic_changes() {
+        let text = "My cat sleeps. The cat purrs. A cat naps. Cats are cat-like. \
+                    Rust compiles. The rust borrow checker helps. rust is fast. rust crates abound.";
+        let doc = Document {
+            id: "d".into(),
+            source: "d".into(),
+            title: None,
+            kind: "text".into(),
+            text: text.into(),
+            metadata: Metadata::new(),
+        };
+        let cfg = ChunkerConfig {
+            max_tokens: 100,
+            overlap: 0,
+            strategy: Strategy::Semantic {
+                breakpoint_percentile: 90,
+            },
+        };
+        let c = Chunker::new(Arc::new(Words), cfg, 512)
+            .unwrap()
+            .with_embedder(Arc::new(Topics));
+        let chunks = c.chunk(&doc);
+        assert_eq!(chunks.len(), 2, "{chunks:?}");
+        assert!(chunks[0].text.ends_with("cat-like."), "{}", chunks[0].text);
+        assert!(chunks[1].text.starts_with("Rust compiles."));
+        for ch in &chunks {
+            assert_eq!(&text[ch.start..ch.end], ch.text);
+        }
+        // The recursive strategy keeps the short text whole.
+        let r = Chunker::new(
+            Arc::new(Words),
+            ChunkerConfig {
+                strategy: Strategy::Recursive,
+                ..cfg
+            },
+            512,
+        )
+        .unwrap();
+        assert_eq!(r.chunk(&doc).len(), 1);
+    }
+
+    #[test]
+    fn sentence_spans_trim_and_keep_decimals() {
+        let t = " One. Two 3.5 here!  Three\n\nFour";
+        let parts: Vec<&str> = sentence_spans(t)
+            .into_iter()
+            .map(|(s, e)| &t[s..e])
+            .collect();
+        assert_eq!(parts, vec!["One.", "Two 3.5 here!", "Three", "Four"]);
     }
 }

@@ -7,6 +7,6 @@ pub mod office;
 pub mod records;
 pub mod walk;
 
-pub use chunk::{ChunkError, Chunker, ChunkerConfig, CHUNKER_VERSION};
+pub use chunk::{ChunkError, Chunker, ChunkerConfig, Strategy, CHUNKER_VERSION};
 pub use load::{kind_for_path, load_file, LoadError, Loaded, LoaderOptions};
 pub use walk::{walk, WalkEntry};

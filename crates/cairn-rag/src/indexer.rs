@@ -130,6 +130,10 @@ impl Indexer {
         let cfg = self.chunker.config();
         h.update(self.embedder.model_id().as_bytes());
         h.update(format!("\0{CHUNKER_VERSION}\0{}\0{}\0", cfg.max_tokens, cfg.overlap).as_bytes());
+        if cfg.strategy != cairn_ingest::Strategy::Recursive {
+            // Recursive indexes keep their hashes; other strategies re-chunk.
+            h.update(cfg.strategy.to_string().as_bytes());
+        }
         h.update(doc.kind.as_bytes());
         h.update([0]);
         h.update(doc.title.as_deref().unwrap_or("").as_bytes());

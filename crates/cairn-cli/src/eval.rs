@@ -33,6 +33,9 @@ pub struct BeirArgs {
     /// Largest chunk, in embedding-model tokens
     #[arg(long)]
     chunk_tokens: Option<usize>,
+    /// Re-order the top 50 chunks by maximal marginal relevance with this lambda
+    #[arg(long, value_name = "LAMBDA")]
+    mmr: Option<f32>,
     /// Chunking strategy for the ingest (see `cairn ingest --help`)
     #[arg(long, value_enum)]
     chunker: Option<crate::ingest::ChunkerChoice>,
@@ -78,6 +81,7 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         mode: search.mode,
         k: a.k,
         search,
+        mmr: a.mmr,
     };
     let r = evaluate(&retriever, &ds, &a.split, &opts)?;
     if a.json {

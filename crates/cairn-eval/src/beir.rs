@@ -128,7 +128,12 @@ pub struct EvalOptions {
     /// Documents retrieved per query (the deepest cut measured).
     pub k: usize,
     pub search: SearchOptions,
+    /// Re-order the top `MMR_DEPTH` chunks by maximal marginal relevance with this lambda.
+    pub mmr: Option<f32>,
 }
+
+/// Chunks MMR re-orders per query; the rest keep their retrieval order.
+pub const MMR_DEPTH: usize = 50;
 
 impl Default for EvalOptions {
     fn default() -> Self {
@@ -136,6 +141,7 @@ impl Default for EvalOptions {
             mode: SearchMode::Hybrid,
             k: 100,
             search: SearchOptions::default(),
+            mmr: None,
         }
     }
 }
@@ -145,6 +151,8 @@ pub struct EvalReport {
     pub dataset: String,
     pub split: String,
     pub mode: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mmr: Option<f32>,
     pub queries: usize,
     #[serde(rename = "ndcg@10")]
     pub ndcg_10: f64,
@@ -183,7 +191,20 @@ pub fn evaluate(
     let mut lat = Vec::with_capacity(ds.queries.len());
     for (qid, text) in &ds.queries {
         let t = Instant::now();
-        let ranked = retriever.rank(text, &search)?;
+        let ranked = match (opts.mmr, opts.mode) {
+            (Some(lambda), SearchMode::Dense | SearchMode::Hybrid) => {
+                let qv = retriever.embed_query(text)?;
+                let mut ranked = retriever.rank_with_vector(text, Some(&qv), &search);
+                let depth = ranked.len().min(MMR_DEPTH);
+                let vecs = retriever.searcher.vectors();
+                let cands: Vec<&[f32]> = ranked[..depth].iter().map(|s| vecs.get(s.pos)).collect();
+                let order = cairn_rag::select::mmr(&qv, &cands, depth, lambda);
+                let head: Vec<_> = order.iter().map(|&i| ranked[i].clone()).collect();
+                ranked.splice(..depth, head);
+                ranked
+            }
+            _ => retriever.rank(text, &search)?,
+        };
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
         let mut seen = HashSet::new();
         let docs: Vec<&str> = ranked
@@ -204,6 +225,7 @@ pub fn evaluate(
         dataset: ds.dir.display().to_string(),
         split: split.to_string(),
         mode: opts.mode.as_str().to_string(),
+        mmr: opts.mmr,
         queries: ds.queries.len(),
         ndcg_10: ndcg / n,
         recall_10: r10 / n,

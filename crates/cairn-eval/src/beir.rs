@@ -198,7 +198,9 @@ pub fn evaluate(
                 let depth = ranked.len().min(MMR_DEPTH);
                 let vecs = retriever.searcher.vectors();
                 let cands: Vec<&[f32]> = ranked[..depth].iter().map(|s| vecs.get(s.pos)).collect();
-                let order = cairn_rag::select::mmr(&qv, &cands, depth, lambda);
+                let scores: Vec<f32> = ranked[..depth].iter().map(|s| s.score).collect();
+                let rel = cairn_rag::select::min_max(&scores);
+                let order = cairn_rag::select::mmr_with(&rel, &cands, depth, lambda);
                 let head: Vec<_> = order.iter().map(|&i| ranked[i].clone()).collect();
                 ranked.splice(..depth, head);
                 ranked

@@ -5,7 +5,7 @@ use cairn_llm::{ChatRequest, Message};
 
 use crate::context::{assemble, render, Source};
 use crate::search::{Retriever, SearchError, SearchMode, SearchOptions};
-use crate::select::{dedup, merge_adjacent, mmr, Passage};
+use crate::select::{dedup, merge_adjacent, min_max, mmr_with, Passage};
 use crate::transform::QueryPlan;
 
 #[derive(Debug, Clone)]
@@ -171,7 +171,11 @@ pub fn finish(
 ) -> Prepared {
     let vecs: Vec<&[f32]> = c.vectors.iter().map(Vec::as_slice).collect();
     let order: Vec<usize> = match (opts.mmr, &c.query_vector) {
-        (Some(lambda), Some(q)) => mmr(q, &vecs, opts.k, lambda),
+        (Some(lambda), Some(_)) => {
+            // Relevance is the retrieval's own score (fused for hybrid), scaled to [0, 1].
+            let scores: Vec<f32> = c.passages.iter().map(|p| p.score).collect();
+            mmr_with(&min_max(&scores), &vecs, opts.k, lambda)
+        }
         _ => (0..c.passages.len().min(opts.k)).collect(),
     };
     // The selection order becomes the rank the context follows.

@@ -14,6 +14,12 @@ fn cos(a: &[f32], b: &[f32]) -> f32 {
 /// relevance order, `0` pure diversity.
 pub fn mmr(query: &[f32], candidates: &[&[f32]], k: usize, lambda: f32) -> Vec<usize> {
     let rel: Vec<f32> = candidates.iter().map(|v| cos(query, v)).collect();
+    mmr_with(&rel, candidates, k, lambda)
+}
+
+/// MMR with relevance given per candidate (e.g. min-max-normalised fused scores, so hybrid
+/// retrieval keeps its own notion of relevance instead of falling back to dense cosine).
+pub fn mmr_with(rel: &[f32], candidates: &[&[f32]], k: usize, lambda: f32) -> Vec<usize> {
     let mut picked: Vec<usize> = Vec::new();
     let mut max_sim = vec![f32::NEG_INFINITY; candidates.len()];
     while picked.len() < k.min(candidates.len()) {
@@ -37,6 +43,16 @@ pub fn mmr(query: &[f32], candidates: &[&[f32]], k: usize, lambda: f32) -> Vec<u
         }
     }
     picked
+}
+
+/// Scores scaled to [0, 1] (all 1 when they are equal).
+pub fn min_max(scores: &[f32]) -> Vec<f32> {
+    let lo = scores.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    scores
+        .iter()
+        .map(|s| if hi > lo { (s - lo) / (hi - lo) } else { 1.0 })
+        .collect()
 }
 
 /// Indices of the candidates to keep, in order, dropping any whose vector is at least
@@ -137,6 +153,17 @@ pub fn merge_adjacent(mut passages: Vec<Passage>) -> Vec<Passage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mmr_with_given_relevance() {
+        let a = unit(&[1.0, 0.0]);
+        let b = unit(&[0.99, 0.141]);
+        let c = unit(&[0.0, 1.0]);
+        let cands: Vec<&[f32]> = vec![&a, &b, &c];
+        // Relevance 1, .9, .5: lambda .5 picks a, then c (.25 - 0) over b (.45 - .495).
+        assert_eq!(mmr_with(&[1.0, 0.9, 0.5], &cands, 3, 0.5), vec![0, 2, 1]);
+        assert_eq!(min_max(&[3.0, 1.0, 2.0]), vec![1.0, 0.0, 0.5]);
+    }
 
     fn unit(v: &[f32]) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();

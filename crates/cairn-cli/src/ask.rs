@@ -157,9 +157,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         let ranked = rt
             .block_on(reranker.rerank(&a.question, &texts))
             .with_context(|| format!("reranking with {}", reranker.name()))?;
-        let mut order: Vec<usize> = ranked.into_iter().map(|(i, _)| i).collect();
-        order.extend(depth..cands.passages.len());
-        cands.reorder(&order);
+        cands.rerank(&ranked);
     }
     let prepared = finish(&cands, &a.question, &opts, &count);
     let sources = &prepared.sources;

@@ -81,14 +81,27 @@ pub struct Candidates {
 }
 
 impl Candidates {
-    /// Puts the candidates in a new order (a reranker's), best first.
-    pub fn reorder(&mut self, order: &[usize]) {
-        let passages = order.iter().map(|&i| self.passages[i].clone()).collect();
-        let vectors = order.iter().map(|&i| self.vectors[i].clone()).collect();
+    /// Puts the first candidates in a reranker's order with its scores, best first; the
+    /// ones it did not see follow, scored below all of them, so MMR's relevance follows the
+    /// reranker.
+    pub fn rerank(&mut self, ranked: &[(usize, f32)]) {
+        let depth = ranked.len();
+        let floor = ranked.iter().map(|r| r.1).fold(f32::INFINITY, f32::min);
+        let mut order: Vec<(usize, f32)> = ranked.to_vec();
+        order.extend((depth..self.passages.len()).map(|i| (i, floor - 1.0 - i as f32 * 1e-3)));
+        let passages = order
+            .iter()
+            .map(|&(i, _)| self.passages[i].clone())
+            .collect();
+        let vectors = order
+            .iter()
+            .map(|&(i, _)| self.vectors[i].clone())
+            .collect();
         self.passages = passages;
         self.vectors = vectors;
-        for (r, p) in self.passages.iter_mut().enumerate() {
+        for (r, (p, (_, score))) in self.passages.iter_mut().zip(&order).enumerate() {
             p.rank = r + 1;
+            p.score = *score;
         }
     }
 }

@@ -42,9 +42,9 @@ pub struct Args {
     /// hypothetical answer)
     #[arg(long, value_enum, default_value = "none")]
     expand: crate::search::ExpandChoice,
-    /// Pick the retrieval mode from the question's shape (--mode wins)
-    #[arg(long)]
-    route: bool,
+    /// Pick the retrieval mode per question: rules (the default when bare) or model (--mode wins)
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "rules", value_name = "HOW")]
+    route: Option<crate::search::RouteChoice>,
     /// Diversify passages with maximal marginal relevance (0 = diverse … 1 = relevance only)
     #[arg(long, value_name = "LAMBDA")]
     mmr: Option<f32>,
@@ -83,8 +83,8 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     }
     let built = crate::llm::build(&g.config, a.model.as_deref(), false)?;
     let mut search = crate::search::options(g, a.mode, None)?;
-    if a.route && a.mode.is_none() {
-        search.mode = cairn_rag::transform::route(&a.question);
+    if let (Some(how), None) = (a.route, a.mode) {
+        search.mode = crate::search::routed(g, how, a.model.as_deref(), &a.question)?;
     }
     search.filter = Filter::parse(&a.filter).context("--filter")?;
     let retriever = crate::search::retriever(g, search.mode)?;
@@ -248,6 +248,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         println!(
             "{}",
             json!({"question": a.question, "answer": answer, "answered": answered, "model": model,
+                "mode": opts.search.mode.as_str(),
                 "sources": srcs, "citations": {"cited": filter.cited, "removed": filter.removed},
                 "sentences": sentences(&answer), "usage": usage, "cost_usd": cost,
                 "best_relevance": prepared.best_relevance})

@@ -37,13 +37,43 @@ pub struct Args {
     /// provider:name of the model for --expand
     #[arg(short, long)]
     model: Option<String>,
-    /// Pick the mode from the query's shape: identifiers, codes and quoted phrases go to BM25,
-    /// the rest to hybrid (--mode wins)
-    #[arg(long)]
-    route: bool,
+    /// Pick the mode per query: `rules` (identifiers, codes and quoted phrases go to BM25, the
+    /// rest to hybrid; the default when the flag is bare) or `model` (the model classifies
+    /// it); --mode wins
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "rules", value_name = "HOW")]
+    route: Option<RouteChoice>,
     /// Print hits as JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RouteChoice {
+    Rules,
+    Model,
+}
+
+/// The mode a `--route` choice picks for `query`.
+pub fn routed(
+    g: &Globals,
+    how: RouteChoice,
+    model: Option<&str>,
+    query: &str,
+) -> Result<SearchMode> {
+    Ok(match how {
+        RouteChoice::Rules => cairn_rag::transform::route(query),
+        RouteChoice::Model => {
+            let built = crate::llm::build(&g.config, model, false)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(cairn_rag::transform::route_with_model(
+                built.model.as_ref(),
+                query,
+            ))
+            .context("--route model: the model could not classify the query")?
+        }
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -132,8 +162,8 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if a.query.trim().is_empty() {
         anyhow::bail!("the query is empty: pass some text to search for");
     }
-    if a.route && a.mode.is_none() {
-        opts.mode = cairn_rag::transform::route(&a.query);
+    if let (Some(how), None) = (a.route, a.mode) {
+        opts.mode = routed(g, how, a.model.as_deref(), &a.query)?;
     }
     let r = retriever(g, opts.mode)?;
     let hits = if a.expand == ExpandChoice::None {

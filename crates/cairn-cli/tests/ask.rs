@@ -302,6 +302,30 @@ async fn ask_checks_citations_and_maps_sentences() {
         .contains("Question: Why does BM25 still matter next to dense retrieval?"));
     mock.assert_clean("chat --index").await;
 
+    // --route model: the model classifies the question first.
+    mock.scenario(
+        json!([{"type": "reply", "text": "keyword"}, {"type": "reply", "text": "Routed [1]."}]),
+    )
+    .await;
+    let (code, out, err) = ask(
+        &mock,
+        &index,
+        &ledger,
+        &[
+            "where is reciprocal_rank_fusion defined",
+            "--model",
+            "openai:gpt-4o-mini",
+            "--route",
+            "model",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v = common::json(&out);
+    assert_eq!(v["mode"], "bm25");
+    assert_eq!(v["answer"], "Routed [1].");
+    mock.assert_clean("route model").await;
+
     // Nothing relevant enough: "I don't know", and the model is not asked.
     let (code, out, err) = ask(
         &mock,

@@ -169,6 +169,29 @@ pub fn route(query: &str) -> SearchMode {
     SearchMode::Hybrid
 }
 
+/// Lets a model classify the query as keyword-like (→ BM25) or semantic (→ hybrid); an
+/// unclear reply falls back to the rules.
+pub async fn route_with_model(model: &dyn ChatModel, query: &str) -> Result<SearchMode, LlmError> {
+    let mut r = ChatRequest::new(vec![
+        Message::system("Classify the search query. Reply with one word: keyword (exact names, identifiers, error codes, quoted phrases) or semantic (questions or descriptions of meaning)."),
+        Message::user(query.trim().to_string()),
+    ]);
+    r.temperature = Some(0.0);
+    r.max_output_tokens = Some(5);
+    let reply = model.chat(&r).await?.text().to_ascii_lowercase();
+    Ok(parse_route(&reply).unwrap_or_else(|| route(query)))
+}
+
+/// `keyword` → BM25, `semantic` → hybrid, anything else → `None`.
+pub fn parse_route(reply: &str) -> Option<SearchMode> {
+    let r = reply.to_ascii_lowercase();
+    match (r.contains("keyword"), r.contains("semantic")) {
+        (true, false) => Some(SearchMode::Bm25),
+        (false, true) => Some(SearchMode::Hybrid),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +208,14 @@ mod tests {
             ]
         );
         assert_eq!(parse_variants(reply, "q", 1).len(), 1);
+    }
+
+    #[test]
+    fn model_route_replies() {
+        assert_eq!(parse_route("Keyword"), Some(SearchMode::Bm25));
+        assert_eq!(parse_route("semantic."), Some(SearchMode::Hybrid));
+        assert_eq!(parse_route("keyword or semantic"), None);
+        assert_eq!(parse_route("?"), None);
     }
 
     #[test]

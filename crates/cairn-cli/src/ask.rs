@@ -74,6 +74,49 @@ pub enum RerankChoice {
 /// How many retrieved chunks a reranker sees.
 const RERANK_DEPTH: usize = 20;
 
+/// Streams an answer to stdout (when `echo`) with its citation markers checked as they
+/// arrive; a restarted stream starts the answer and the check over. Returns the checked
+/// answer, the filter (cited and removed markers) and the response as accumulated.
+pub async fn stream_cited(
+    mut stream: cairn_llm::ChatStream,
+    sources: usize,
+    echo: bool,
+) -> Result<(String, CitationFilter, cairn_llm::ChatResponse)> {
+    let mut filter = CitationFilter::new(sources);
+    let mut acc = cairn_llm::Accumulator::default();
+    let mut answer = String::new();
+    let mut out = std::io::stdout();
+    while let Some(ev) = stream.next().await {
+        let ev = ev?;
+        match &ev {
+            ChatEvent::TextDelta { text } => {
+                let shown = filter.push(text);
+                answer.push_str(&shown);
+                if echo {
+                    out.write_all(shown.as_bytes())?;
+                    out.flush()?;
+                }
+            }
+            ChatEvent::Restart { reason, .. } => {
+                filter = CitationFilter::new(sources);
+                answer.clear();
+                if echo {
+                    writeln!(out)?;
+                    eprintln!("[the stream broke ({reason}); restarting — discard the partial answer above]");
+                }
+            }
+            _ => {}
+        }
+        acc.push(&ev);
+    }
+    let tail = filter.finish();
+    answer.push_str(&tail);
+    if echo {
+        writeln!(out, "{tail}")?;
+    }
+    Ok((answer, filter, acc.response()))
+}
+
 pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if a.question.trim().is_empty() {
         anyhow::bail!("the question is empty: pass the question to answer");
@@ -89,17 +132,9 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     search.filter = Filter::parse(&a.filter).context("--filter")?;
     let retriever = crate::search::retriever(g, search.mode)?;
     let id = built.model.id();
-    // The budget is measured with the answering model's tokenizer: exact for OpenAI models,
-    // and for others the o200k count with 25% headroom so it holds for their tokenizers too.
-    let exact = id.provider == "openai";
-    let name = id.name.clone();
-    let count = move |s: &str| {
-        let n = cairn_llm::tokens::count_text(&name, s);
-        if exact {
-            n
-        } else {
-            n + n / 4
-        }
+    let count = {
+        let id = id.clone();
+        move |s: &str| cairn_llm::tokens::budget_count(&id, s)
     };
     let opts = AskOptions {
         search,
@@ -184,50 +219,14 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     }
 
     let before = built.ledger.last_id().unwrap_or(i64::MAX);
-    let (answer, filter, usage) = rt.block_on(async {
-        let mut stream = built.model.stream(&prepared.request).await?;
-        let mut filter = CitationFilter::new(sources.len());
-        let mut answer = String::new();
-        let mut usage = cairn_llm::Usage::default();
-        let mut out = std::io::stdout();
-        while let Some(ev) = stream.next().await {
-            match ev? {
-                ChatEvent::TextDelta { text } => {
-                    let shown = filter.push(&text);
-                    answer.push_str(&shown);
-                    if !a.json {
-                        out.write_all(shown.as_bytes())?;
-                        out.flush()?;
-                    }
-                }
-                ChatEvent::Restart { reason, .. } => {
-                    filter = CitationFilter::new(sources.len());
-                    answer.clear();
-                    if !a.json {
-                        writeln!(out)?;
-                        eprintln!("[the stream broke ({reason}); restarting — discard the partial answer above]");
-                    }
-                }
-                ChatEvent::Usage { usage: u } => usage = u,
-                _ => {}
-            }
-        }
-        let tail = filter.finish();
-        answer.push_str(&tail);
-        if !a.json {
-            out.write_all(tail.as_bytes())?;
-            writeln!(out)?;
-        }
-        anyhow::Ok((answer, filter, usage))
+    let (answer, filter, resp) = rt.block_on(async {
+        let stream = built.model.stream(&prepared.request).await?;
+        stream_cited(stream, sources.len(), !a.json).await
     })?;
+    let usage = resp.usage;
 
     let answered = !says_it_does_not_know(&answer);
-    let served = built.ledger.calls_after(before).unwrap_or_default();
-    let model = served
-        .last()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| id.to_string());
-    let cost: Option<f64> = served.iter().map(|r| r.1).sum();
+    let (model, cost, _) = crate::llm::served(&built.ledger, before, &id);
     let cited: Vec<&cairn_rag::context::Source> = filter
         .cited
         .iter()

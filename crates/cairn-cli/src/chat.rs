@@ -104,21 +104,14 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
     let rag = if g.index_chosen {
         let search = crate::search::options(g, None, None)?;
         let retriever = crate::search::retriever(g, search.mode)?;
-        let (exact, name) = (id.provider == "openai", id.name.clone());
+        let budget_id = id.clone();
         Some(Rag {
             retriever,
             opts: cairn_rag::answer::AskOptions {
                 search,
                 ..Default::default()
             },
-            count: Box::new(move |t: &str| {
-                let n = cairn_llm::tokens::count_text(&name, t);
-                if exact {
-                    n
-                } else {
-                    n + n / 4
-                }
-            }),
+            count: Box::new(move |t: &str| cairn_llm::tokens::budget_count(&budget_id, t)),
         })
     } else {
         None
@@ -211,14 +204,7 @@ impl Session {
     /// Which model served the turn and what it cost, from the ledger rows it added (a
     /// fallback books under the model that answered; a cache hit books nothing).
     fn served(&self, before: i64) -> (String, Option<f64>, bool) {
-        match self.ledger.calls_after(before) {
-            Ok(rows) if !rows.is_empty() => {
-                let model = rows.last().map(|r| r.0.clone()).unwrap_or_default();
-                let cost = rows.iter().map(|r| r.1).sum::<Option<f64>>();
-                (model, cost, false)
-            }
-            _ => (self.id.to_string(), Some(0.0), true),
-        }
+        crate::llm::served(&self.ledger, before, &self.id)
     }
 
     fn footer(&self, resp: &ChatResponse, before: i64) -> String {
@@ -314,33 +300,9 @@ impl Session {
         req.messages.splice(1..1, earlier);
         req.temperature = self.args.temperature;
         req.max_output_tokens = self.args.max_tokens;
-        let mut stream = self.model.stream(&req).await?;
-        let mut filter = cairn_rag::cite::CitationFilter::new(prepared.sources.len());
-        let mut acc = cairn_llm::Accumulator::default();
-        let mut answer = String::new();
-        let mut out = std::io::stdout();
-        while let Some(ev) = stream.next().await {
-            let ev = ev?;
-            match &ev {
-                ChatEvent::TextDelta { text } => {
-                    let shown = filter.push(text);
-                    answer.push_str(&shown);
-                    out.write_all(shown.as_bytes())?;
-                    out.flush()?;
-                }
-                ChatEvent::Restart { reason, .. } => {
-                    filter = cairn_rag::cite::CitationFilter::new(prepared.sources.len());
-                    answer.clear();
-                    writeln!(out)?;
-                    eprintln!("[the stream broke ({reason}); restarting — discard the partial reply above]");
-                }
-                _ => {}
-            }
-            acc.push(&ev);
-        }
-        let tail = filter.finish();
-        answer.push_str(&tail);
-        writeln!(out, "{tail}")?;
+        let stream = self.model.stream(&req).await?;
+        let (answer, filter, resp) =
+            crate::ask::stream_cited(stream, prepared.sources.len(), true).await?;
         for n in &filter.cited {
             if let Some(s) = prepared.sources.iter().find(|s| s.n == *n) {
                 println!(
@@ -359,7 +321,7 @@ impl Session {
                     filter.removed
                 );
             }
-            eprintln!("{}", self.footer(&acc.response(), before));
+            eprintln!("{}", self.footer(&resp, before));
         }
         history.push(Message::assistant(answer));
         Ok(())

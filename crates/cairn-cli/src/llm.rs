@@ -112,3 +112,21 @@ pub fn build(config: &Config, flag_model: Option<&str>, cache: bool) -> Result<B
     let model = select::build(&specs, &opts, &env)?;
     Ok(Built { model, ledger })
 }
+
+/// Which model served the calls recorded after ledger row `before` and what they cost, from
+/// the ledger (a fallback books under the model that answered). No rows means the response
+/// came from the cache: `(primary, Some(0.0), true)`.
+pub fn served(
+    ledger: &Ledger,
+    before: i64,
+    primary: &cairn_llm::ModelId,
+) -> (String, Option<f64>, bool) {
+    match ledger.calls_after(before) {
+        Ok(rows) if !rows.is_empty() => {
+            let model = rows.last().map(|r| r.0.clone()).unwrap_or_default();
+            let cost = rows.iter().map(|r| r.1).sum::<Option<f64>>();
+            (model, cost, false)
+        }
+        _ => (primary.to_string(), Some(0.0), true),
+    }
+}

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::LlmError;
 use crate::middleware::clock::Jitterer;
-use crate::middleware::RetryPolicy;
+use crate::middleware::{RetryPolicy, SystemClock};
 use crate::providers::{gemini, ollama, openai, Endpoint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,19 +112,12 @@ impl RemoteEmbedder {
     pub async fn embed_async(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, LlmError> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(self.batch.max(1)) {
-            let mut retry = 0;
-            let vecs = loop {
-                match self.batch_once(chunk).await {
-                    Ok(v) => break v,
-                    Err(e) => match self.retry.delay_for(&e, retry, &self.rng) {
-                        Some(d) => {
-                            tokio::time::sleep(d).await;
-                            retry += 1;
-                        }
-                        None => return Err(e),
-                    },
-                }
-            };
+            let (vecs, _) = self
+                .retry
+                .run(&SystemClock::default(), &self.rng, 0, &self.id, || {
+                    self.batch_once(chunk)
+                })
+                .await?;
             if vecs.len() != chunk.len() {
                 return Err(LlmError::Decode {
                     provider: self.provider.name(),

@@ -77,22 +77,6 @@ impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
     }
 }
 
-#[async_trait]
-impl<M: ChatModel + ?Sized> ChatModel for Box<M> {
-    fn id(&self) -> ModelId {
-        (**self).id()
-    }
-    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        (**self).chat(req).await
-    }
-    async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {
-        (**self).stream(req).await
-    }
-    async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
-        (**self).count_tokens(req).await
-    }
-}
-
 /// Folds stream events into a `ChatResponse`. A `Restart` clears everything.
 #[derive(Debug, Default, Clone)]
 pub struct Accumulator {

@@ -49,6 +49,17 @@ pub fn count_text(model: &str, text: &str) -> usize {
     bpe_for(model).0.encode_ordinary(text).len()
 }
 
+/// Tokens of prompt text for budgeting: exact (tiktoken) for OpenAI models, and for other
+/// providers the o200k count plus 25 %, so a budget holds for their tokenizers too.
+pub fn budget_count(id: &ModelId, text: &str) -> usize {
+    let n = count_text(&id.name, text);
+    if id.provider == "openai" {
+        n
+    } else {
+        n + n / 4
+    }
+}
+
 /// An image costs at most this many tokens at high detail on OpenAI; used as the estimate.
 const IMAGE_TOKENS: u64 = 765;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cairn_llm::middleware::clock::Jitterer;
-use cairn_llm::middleware::RetryPolicy;
+use cairn_llm::middleware::{RetryPolicy, SystemClock};
 use cairn_llm::providers::Endpoint;
 use cairn_llm::transport::{ErrorBody, Headers};
 use cairn_llm::{ChatModel, ChatRequest, LlmError, Message};
@@ -211,19 +211,14 @@ impl Reranker for ApiReranker {
         if docs.is_empty() {
             return Ok(vec![]);
         }
-        let mut retry = 0;
-        loop {
-            match self.once(query, docs).await {
-                Ok(r) => return Ok(r),
-                Err(e) => match self.retry.delay_for(&e, retry, &self.rng) {
-                    Some(d) => {
-                        tokio::time::sleep(d).await;
-                        retry += 1;
-                    }
-                    None => return Err(e),
-                },
-            }
-        }
+        let what = self.name();
+        let (r, _) = self
+            .retry
+            .run(&SystemClock::default(), &self.rng, 0, &what, || {
+                self.once(query, docs)
+            })
+            .await?;
+        Ok(r)
     }
 }
 

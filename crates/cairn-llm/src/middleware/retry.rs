@@ -86,6 +86,40 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// Runs `attempt` until it succeeds or `delay_for` gives up, starting at retry number
+    /// `first` and sleeping on `clock` between attempts; returns the value and the retry
+    /// number it succeeded on. The one retry loop: chat, stream opening, embeddings and
+    /// rerankers all go through it.
+    pub async fn run<T, F, Fut>(
+        &self,
+        clock: &dyn Clock,
+        rng: &Jitterer,
+        first: u32,
+        what: &str,
+        mut attempt: F,
+    ) -> Result<(T, u32), LlmError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, LlmError>>,
+    {
+        let mut retry = first;
+        loop {
+            match attempt().await {
+                Ok(v) => return Ok((v, retry)),
+                Err(e) => match self.delay_for(&e, retry, rng) {
+                    Some(d) => {
+                        tracing::warn!(what, retry, delay_ms = d.as_millis() as u64, error = %e, "retrying");
+                        clock.sleep(d).await;
+                        retry += 1;
+                    }
+                    None => return Err(e),
+                },
+            }
+        }
+    }
+}
+
 pub struct Retry {
     inner: Arc<dyn ChatModel>,
     policy: RetryPolicy,
@@ -124,21 +158,12 @@ async fn open(
     policy: &RetryPolicy,
     clock: &Arc<dyn Clock>,
     rng: &Jitterer,
-    mut retry: u32,
+    retry: u32,
 ) -> Result<(ChatStream, u32), LlmError> {
-    loop {
-        match inner.stream(req).await {
-            Ok(s) => return Ok((s, retry)),
-            Err(e) => match policy.delay_for(&e, retry, rng) {
-                Some(d) => {
-                    tracing::warn!(model = %inner.id(), retry, delay_ms = d.as_millis() as u64, error = %e, "retrying");
-                    clock.sleep(d).await;
-                    retry += 1;
-                }
-                None => return Err(e),
-            },
-        }
-    }
+    let what = inner.id().to_string();
+    policy
+        .run(clock.as_ref(), rng, retry, &what, || inner.stream(req))
+        .await
 }
 
 #[async_trait]
@@ -148,20 +173,14 @@ impl ChatModel for Retry {
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let mut retry = 0;
-        loop {
-            match self.inner.chat(req).await {
-                Ok(r) => return Ok(r),
-                Err(e) => match self.policy.delay_for(&e, retry, &self.rng) {
-                    Some(d) => {
-                        tracing::warn!(model = %self.inner.id(), retry, delay_ms = d.as_millis() as u64, error = %e, "retrying");
-                        self.clock.sleep(d).await;
-                        retry += 1;
-                    }
-                    None => return Err(e),
-                },
-            }
-        }
+        let what = self.inner.id().to_string();
+        let (r, _) = self
+            .policy
+            .run(self.clock.as_ref(), &self.rng, 0, &what, || {
+                self.inner.chat(req)
+            })
+            .await?;
+        Ok(r)
     }
 
     async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {

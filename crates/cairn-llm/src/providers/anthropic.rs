@@ -156,16 +156,7 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
                 ("assistant", blocks)
             }
         };
-        // Consecutive same-role turns merge (tool results of one assistant turn go together).
-        if let Some(last) = out.last_mut() {
-            if last["role"] == role {
-                if let Some(a) = last["content"].as_array_mut() {
-                    a.extend(blocks);
-                    continue;
-                }
-            }
-        }
-        out.push(json!({"role": role, "content": blocks}));
+        super::push_turn(&mut out, role, "content", blocks);
     }
     out
 }

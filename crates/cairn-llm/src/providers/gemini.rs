@@ -130,15 +130,7 @@ fn contents(req: &ChatRequest) -> Vec<Value> {
                 ("model", p)
             }
         };
-        if let Some(last) = out.last_mut() {
-            if last["role"] == role {
-                if let Some(a) = last["parts"].as_array_mut() {
-                    a.extend(parts);
-                    continue;
-                }
-            }
-        }
-        out.push(json!({"role": role, "parts": parts}));
+        super::push_turn(&mut out, role, "parts", parts);
     }
     out
 }

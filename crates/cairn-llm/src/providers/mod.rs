@@ -46,6 +46,24 @@ pub(crate) fn merge_extra(body: &mut Value, extra: &Map<String, Value>) {
     }
 }
 
+/// Appends a turn `{"role": role, key: items}`, merging it into the previous turn when the
+/// role repeats: Anthropic and Gemini want alternating roles, and the tool results of one
+/// assistant turn belong in one user turn.
+pub(crate) fn push_turn(out: &mut Vec<Value>, role: &str, key: &str, items: Vec<Value>) {
+    if let Some(last) = out.last_mut() {
+        if last["role"] == role {
+            if let Some(a) = last[key].as_array_mut() {
+                a.extend(items);
+                return;
+            }
+        }
+    }
+    let mut turn = serde_json::Map::new();
+    turn.insert("role".into(), Value::String(role.into()));
+    turn.insert(key.into(), Value::Array(items));
+    out.push(Value::Object(turn));
+}
+
 /// A data URI for an inline image (OpenAI's `image_url`).
 pub(crate) fn image_url(src: &ImageSource) -> String {
     match src {

@@ -34,8 +34,9 @@ pub struct Args {
     /// Retrieval mode [config: search.mode]
     #[arg(long)]
     mode: Option<SearchMode>,
-    /// Rerank the retrieved chunks before selection: an LLM listwise ranking by the answering
-    /// model, or the Cohere / Voyage / Jina rerank APIs (CO_API_KEY, VOYAGE_API_KEY, JINA_API_KEY)
+    /// Rerank the retrieved chunks before selection: a local cross-encoder, an LLM listwise
+    /// ranking by the answering model, or the Cohere / Voyage / Jina rerank APIs (CO_API_KEY,
+    /// VOYAGE_API_KEY, JINA_API_KEY)
     #[arg(long, value_enum, default_value = "none")]
     rerank: RerankChoice,
     /// Query expansion: multi (the model writes variants, fused by RRF) or hyde (embed a
@@ -65,6 +66,8 @@ pub struct Args {
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RerankChoice {
     None,
+    /// A local cross-encoder (ms-marco-MiniLM-L-6-v2 from the hub, or CAIRN_RERANKER_DIR)
+    Local,
     Llm,
     Cohere,
     Voyage,
@@ -169,6 +172,9 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if a.rerank != RerankChoice::None && cands.relevant && cands.passages.len() > 1 {
         let reranker: Box<dyn Reranker> = match a.rerank {
             RerankChoice::Llm => Box::new(LlmReranker::new(built.model.clone())),
+            RerankChoice::Local => Box::new(cairn_rag::rerank::CrossEncoderReranker::new(
+                crate::models::load_cross_encoder()?,
+            )),
             other => {
                 let api = match other {
                     RerankChoice::Cohere => RerankApi::Cohere,
@@ -290,6 +296,9 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
             sources.len(),
             cited.len()
         );
+        if let Some(h) = built.hint {
+            eprintln!("[{h}]");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -62,6 +62,7 @@ struct Rag {
 
 struct Session {
     rag: Option<Rag>,
+    hint: Option<&'static str>,
     model: std::sync::Arc<dyn ChatModel>,
     ledger: std::sync::Arc<cairn_llm::middleware::Ledger>,
     id: ModelId,
@@ -120,6 +121,7 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
         rag,
         model: built.model,
         ledger: built.ledger,
+        hint: built.hint,
         id,
         args,
         schema,
@@ -223,6 +225,9 @@ impl Session {
             s.push_str(&format!(" · {r}"));
         }
         s.push(']');
+        if let Some(h) = self.hint {
+            s.push_str(&format!("\n[{h}]"));
+        }
         s
     }
 

@@ -61,12 +61,19 @@ fn secs(v: Option<f64>, default: Duration, what: &str) -> Result<Duration> {
 pub struct Built {
     pub model: Arc<dyn ChatModel>,
     pub ledger: Arc<Ledger>,
+    /// Nothing was configured and the offline model answers: say how to pick a stronger one.
+    pub hint: Option<&'static str>,
 }
 
 /// The model for `--model` (or config / environment), wrapped in the full middleware stack.
 pub fn build(config: &Config, flag_model: Option<&str>, cache: bool) -> Result<Built> {
     let env = select::process_env;
     let spec = select::resolve_spec(flag_model, config.llm.model.as_deref(), &env)?;
+    let hint = (flag_model.is_none()
+        && config.llm.model.is_none()
+        && spec == cairn_llm::providers::local::DEFAULT_SPEC
+        && select::process_env("CAIRN_LLM_MODEL").is_none())
+    .then_some(select::NOT_CONFIGURED_HINT);
     let mut specs = vec![spec];
     specs.extend(config.llm.fallbacks.iter().cloned());
     let c = &config.llm;
@@ -110,7 +117,11 @@ pub fn build(config: &Config, flag_model: Option<&str>, cache: bool) -> Result<B
         base_urls: c.base_urls.clone(),
     };
     let model = select::build(&specs, &opts, &env)?;
-    Ok(Built { model, ledger })
+    Ok(Built {
+        model,
+        ledger,
+        hint,
+    })
 }
 
 /// Which model served the calls recorded after ledger row `before` and what they cost, from

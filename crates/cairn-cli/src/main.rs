@@ -76,7 +76,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ModelsCommand {
-    /// Fetch (if needed) and verify the embedding model, then print where it is
+    /// Fetch (if needed) and verify the embedding model and the offline generator, then print
+    /// where they are
     Fetch,
 }
 
@@ -152,6 +153,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 m.source,
                 m.dir.display()
             );
+            // The generator has its own folder: `--model-dir` names the embedder's.
+            let resolver = cairn_models::Resolver {
+                explicit_dir: None,
+                ..cairn_models::Resolver::from_env()
+            };
+            let spec = cairn_models::SMOLLM2_135M_INSTRUCT;
+            let m = resolver.resolve(&spec)?;
+            println!("{} ({}): {}", spec.name, m.source, m.dir.display());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -64,7 +64,7 @@ fn chat(mock: &Llmock, ledger: &std::path::Path, args: &[&str]) -> (i32, String,
 }
 
 #[test]
-fn nothing_configured_lists_what_was_checked() {
+fn nothing_configured_answers_offline_and_says_how_to_configure() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = common::cairn();
     for v in [
@@ -80,14 +80,19 @@ fn nothing_configured_lists_what_was_checked() {
     }
     c.env("CAIRN_LEDGER", dir.path().join("l.sqlite"))
         .current_dir(dir.path());
-    let (code, _, err) = out(
+    let (code, out_text, err) = out(
         {
-            c.args(["chat", "hello"]);
+            c.args(["chat", "--max-tokens", "24", "What is the capital of France?"]);
             c
         },
         None,
     );
-    assert_ne!(code, 0);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out_text.trim().is_empty(), "no answer; stderr: {err}");
+    // The footer names the model that answered, its token counts and its (zero) cost.
+    assert!(err.contains("[local:smollm2-135m-instruct · "), "{err}");
+    assert!(err.contains("$0.000000"), "{err}");
+    assert!(err.contains("answered offline"), "{err}");
     for v in [
         "--model",
         "OPENAI_API_KEY",

@@ -125,6 +125,9 @@ pub enum LlmError {
     },
     #[error("{what}: {message}")]
     Storage { what: &'static str, message: String },
+    /// The local model could not be found, loaded or run.
+    #[error("local model: {message}")]
+    Local { message: String, class: ErrorClass },
 }
 
 impl LlmError {
@@ -183,6 +186,7 @@ impl Classify for LlmError {
             }
             LlmError::AllFailed { last, .. } => last.class(),
             LlmError::Storage { .. } => ErrorClass::Internal,
+            LlmError::Local { class, .. } => *class,
         }
     }
 }

@@ -137,6 +137,17 @@ impl Pricing {
     /// The entry whose model name is the longest prefix of this model's name. Dots and dashes
     /// are treated alike (`claude-sonnet-4.5` = `claude-sonnet-4-5`).
     pub fn lookup(&self, id: &ModelId) -> Option<Price> {
+        if id.provider == "local" && !self.table.keys().any(|(p, _)| p == "local") {
+            // In-process models cost nothing per token.
+            return Some(Price {
+                input: 0.0,
+                cached_input: None,
+                cache_write: None,
+                output: 0.0,
+                long_threshold: None,
+                long: None,
+            });
+        }
         let name = id.name.replace('.', "-");
         let name = name.rsplit('/').next().unwrap_or(&name); // openrouter-style vendor/model
         self.table

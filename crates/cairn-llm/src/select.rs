@@ -9,10 +9,10 @@ use crate::middleware::{
     Cache, ContextGuard, Fallback, Ledger, Ledgered, Limits, RateLimit, Retry, RetryPolicy,
 };
 use crate::model::ChatModel;
-use crate::providers::{anthropic, gemini, ollama, openai, Endpoint};
+use crate::providers::{anthropic, gemini, local, ollama, openai, Endpoint};
 use crate::transport::{Timeouts, Transport};
 
-pub const PROVIDERS: &[&str] = &["openai", "anthropic", "gemini", "ollama"];
+pub const PROVIDERS: &[&str] = &["openai", "anthropic", "gemini", "ollama", "local"];
 
 /// Reads an environment variable; injectable so tests and servers do not touch the process
 /// environment.
@@ -44,7 +44,8 @@ pub fn parse_spec(spec: &str) -> Result<(String, String), LlmError> {
 }
 
 /// The model to use: the flag, then config, then `CAIRN_LLM_MODEL`, then the first provider
-/// whose standard variable is set. When nothing is, the error says what was checked.
+/// whose standard variable is set. When nothing is, the offline model answers
+/// ([`local::DEFAULT_SPEC`]); [`NOT_CONFIGURED_HINT`] tells users how to pick a stronger one.
 pub fn resolve_spec(
     flag: Option<&str>,
     config: Option<&str>,
@@ -70,14 +71,15 @@ pub fn resolve_spec(
             return Ok(spec.to_string());
         }
     }
-    Err(LlmError::NotConfigured(
-        "no language model is configured. Checked: --model, [llm] model in cairn.toml, \
-         CAIRN_LLM_MODEL, OPENAI_API_KEY / OPENAI_BASE_URL, ANTHROPIC_API_KEY, GOOGLE_API_KEY / \
-         GEMINI_API_KEY, OLLAMA_HOST. Set one, e.g. `export OPENAI_API_KEY=sk-...` or \
-         `--model ollama:llama3.2` with Ollama running."
-            .into(),
-    ))
+    Ok(local::DEFAULT_SPEC.to_string())
 }
+
+/// Shown when the offline default answered because nothing else is configured.
+pub const NOT_CONFIGURED_HINT: &str = "answered offline by local:smollm2-135m-instruct (no provider \
+     configured: checked --model, [llm] model in cairn.toml, CAIRN_LLM_MODEL, OPENAI_API_KEY / \
+     OPENAI_BASE_URL, ANTHROPIC_API_KEY, GOOGLE_API_KEY / GEMINI_API_KEY, OLLAMA_HOST). For better \
+     answers set one, e.g. `export OPENAI_API_KEY=sk-...`, or pass --model ollama:llama3.2 with \
+     Ollama running.";
 
 /// The endpoint for a provider from the environment (and an optional base-URL override from
 /// config). A missing key is an error only for the provider's own cloud.
@@ -142,6 +144,9 @@ pub fn provider_model(
     transport: Arc<Transport>,
 ) -> Result<Arc<dyn ChatModel>, LlmError> {
     let (p, m) = parse_spec(spec)?;
+    if p == "local" {
+        return Ok(Arc::new(local::Local::new(m)));
+    }
     let ep = endpoint(&p, base_override, env, transport)?;
     Ok(match p.as_str() {
         "openai" => Arc::new(openai::OpenAi::new(ep, m)),
@@ -224,9 +229,10 @@ mod tests {
     }
 
     #[test]
-    fn resolution_order_and_the_not_configured_message() {
+    fn resolution_order_and_the_offline_default() {
         let none = env_of(&[]);
-        let e = resolve_spec(None, None, &none).unwrap_err().to_string();
+        assert_eq!(resolve_spec(None, None, &none).unwrap(), local::DEFAULT_SPEC);
+        let e = NOT_CONFIGURED_HINT;
         for v in [
             "OPENAI_API_KEY",
             "ANTHROPIC_API_KEY",

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use tiktoken_rs::CoreBPE;
 
+use crate::error::LlmError;
 use crate::model::{ModelId, TokenCount};
 use crate::types::{ChatRequest, ContentPart};
 
@@ -52,6 +53,14 @@ pub fn count_text(model: &str, text: &str) -> usize {
 /// Tokens of prompt text for budgeting: exact (tiktoken) for OpenAI models, and for other
 /// providers the o200k count plus 25 %, so a budget holds for their tokenizers too.
 pub fn budget_count(id: &ModelId, text: &str) -> usize {
+    if id.provider == "local" {
+        // The in-process model's own tokenizer: exact.
+        if let Ok(n) = crate::providers::local::shared(&id.name)
+            .and_then(|m| m.encode(text).map_err(|e| LlmError::InvalidRequest(e.to_string())))
+        {
+            return n.len();
+        }
+    }
     let n = count_text(&id.name, text);
     if id.provider == "openai" {
         n
@@ -111,6 +120,7 @@ pub fn context_window(id: &ModelId) -> Option<u64> {
         ("gemini-2.5", 1_048_576),
         ("gemini-3", 1_048_576),
         ("gemini-2.0", 1_048_576),
+        ("smollm2", 8_192),
     ];
     TABLE
         .iter()

@@ -230,6 +230,39 @@ impl BertEmbedder {
     /// Runs the encoder over packed sequences and returns one pooled, normalised vector each.
     fn forward(&self, seqs: &[&[u32]]) -> Vec<Vec<f32>> {
         let h = self.cfg.hidden_size;
+        let x = self.hidden(seqs, None);
+        // Mean pooling over each sequence's tokens, then L2 normalisation.
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut start = 0;
+        for s in seqs {
+            let mut v = vec![0f32; h];
+            for r in x[start * h..(start + s.len()) * h].chunks_exact(h) {
+                for (a, b) in v.iter_mut().zip(r) {
+                    *a += b;
+                }
+            }
+            let n = s.len().max(1) as f32;
+            v.iter_mut().for_each(|a| *a /= n);
+            let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|a| *a /= norm);
+            out.push(v);
+            start += s.len();
+        }
+        out
+    }
+
+    pub(crate) fn hidden_size(&self) -> usize {
+        self.cfg.hidden_size
+    }
+
+    pub(crate) fn vocab_size(&self) -> usize {
+        self.w.word.len() / self.cfg.hidden_size
+    }
+
+    /// The last hidden states of packed sequences, row after row (`Σ len × hidden`).
+    /// `types` are the segment ids of sentence pairs (all 0 when `None`).
+    pub(crate) fn hidden(&self, seqs: &[&[u32]], types: Option<&[&[u32]]>) -> Vec<f32> {
+        let h = self.cfg.hidden_size;
         let heads = self.cfg.num_attention_heads;
         let hd = h / heads;
         let inter = self.cfg.intermediate_size;
@@ -238,16 +271,21 @@ impl BertEmbedder {
         let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
         let w = &self.w;
 
-        // Embeddings: word + position + token type 0, then layer norm.
+        // Embeddings: word + position + token type, then layer norm.
         let mut x = vec![0f32; total * h];
         let mut row = 0;
-        for s in seqs {
+        let type_rows = w.token_type.len() / h;
+        for (si, s) in seqs.iter().enumerate() {
             for (p, &id) in s.iter().enumerate() {
                 let dst = &mut x[row * h..(row + 1) * h];
                 let word = &w.word[id as usize * h..(id as usize + 1) * h];
                 let pos = &w.position[p * h..(p + 1) * h];
+                let t = types
+                    .and_then(|t| t[si].get(p))
+                    .map_or(0, |&t| (t as usize).min(type_rows - 1));
+                let tt = &w.token_type[t * h..(t + 1) * h];
                 for i in 0..h {
-                    dst[i] = word[i] + pos[i] + w.token_type[i];
+                    dst[i] = word[i] + pos[i] + tt[i];
                 }
                 layer_norm_row(dst, &w.emb_ln.0, &w.emb_ln.1, eps);
                 row += 1;
@@ -309,25 +347,7 @@ impl BertEmbedder {
             );
             std::mem::swap(&mut x, &mut tmp);
         }
-
-        // Mean pooling over each sequence's tokens, then L2 normalisation.
-        let mut out = Vec::with_capacity(seqs.len());
-        let mut start = 0;
-        for s in seqs {
-            let mut v = vec![0f32; h];
-            for r in x[start * h..(start + s.len()) * h].chunks_exact(h) {
-                for (a, b) in v.iter_mut().zip(r) {
-                    *a += b;
-                }
-            }
-            let n = s.len().max(1) as f32;
-            v.iter_mut().for_each(|a| *a /= n);
-            let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
-            v.iter_mut().for_each(|a| *a /= norm);
-            out.push(v);
-            start += s.len();
-        }
-        out
+        x
     }
 }
 

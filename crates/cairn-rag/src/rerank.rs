@@ -1,6 +1,6 @@
-//! Rerankers behind one trait: the Cohere, Voyage and Jina rerank APIs (one module's worth of
-//! mapping each, sharing cairn-llm's transport and retry policy), and a listwise LLM reranker
-//! over any `ChatModel`.
+//! Rerankers behind one trait: a local cross-encoder, the Cohere, Voyage and Jina rerank APIs
+//! (one module's worth of mapping each, sharing cairn-llm's transport and retry policy), and a
+//! listwise LLM reranker over any `ChatModel`.
 
 use std::sync::Arc;
 
@@ -219,6 +219,36 @@ impl Reranker for ApiReranker {
             })
             .await?;
         Ok(r)
+    }
+}
+
+/// A local BERT cross-encoder (`cross-encoder/ms-marco-MiniLM-L-6-v2` by default): each
+/// passage is scored with the query as a sentence pair.
+pub struct CrossEncoderReranker {
+    model: Arc<cairn_models::BertCrossEncoder>,
+}
+
+impl CrossEncoderReranker {
+    pub fn new(model: Arc<cairn_models::BertCrossEncoder>) -> Self {
+        CrossEncoderReranker { model }
+    }
+}
+
+#[async_trait]
+impl Reranker for CrossEncoderReranker {
+    fn name(&self) -> String {
+        format!("local:{}", self.model.name())
+    }
+
+    async fn rerank(&self, query: &str, docs: &[&str]) -> Result<Vec<(usize, f32)>, LlmError> {
+        use cairn_core::Classify;
+        let scores = self.model.score(query, docs).map_err(|e| LlmError::Local {
+            message: e.to_string(),
+            class: e.class(),
+        })?;
+        let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(ranked)
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+pub mod local;
 pub mod ollama;
 pub mod openai;
 

@@ -1,0 +1,310 @@
+//! The offline generator: a GGUF chat model run in-process on candle. It maps `ChatRequest` to
+//! the model's chat template (ChatML, as SmolLM2 and Qwen use) and the generated text to
+//! `ChatEvent`s; loading, tokenising and decoding live in `cairn-models`.
+//!
+//! Model names: `smollm2-135m-instruct` (the default, fetched through the model resolver) or a
+//! path to any llama-architecture GGUF file with a ChatML template.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use cairn_core::error::{Classify, ErrorClass};
+use cairn_models::{GenerateParams, GgufChat, GgufError, Requantize, Resolver, Stop};
+use tokio::sync::mpsc;
+
+use crate::error::LlmError;
+use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
+use crate::types::{
+    ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, Role, ToolChoice, Usage,
+};
+
+/// The name of the bundled default.
+pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
+/// `local:smollm2-135m-instruct`, what answers when no provider is configured.
+pub const DEFAULT_SPEC: &str = "local:smollm2-135m-instruct";
+/// What SmolLM2's own template puts in when a conversation has no system message.
+const DEFAULT_SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+/// Output cap when the request sets none: small models ramble.
+const DEFAULT_MAX_TOKENS: u32 = 512;
+
+pub struct Local {
+    name: String,
+}
+
+impl Local {
+    pub fn new(name: impl Into<String>) -> Self {
+        Local { name: name.into() }
+    }
+
+    /// Loads the model on first use, off the async runtime.
+    pub async fn loaded(&self) -> Result<Arc<GgufChat>, LlmError> {
+        let name = self.name.clone();
+        tokio::task::spawn_blocking(move || shared(&name))
+            .await
+            .map_err(|e| LlmError::Local {
+                message: format!("the loader crashed: {e}"),
+                class: ErrorClass::Internal,
+            })?
+    }
+}
+
+/// The loaded model of this name, shared by the process: the provider, the context-budget
+/// counter (which needs the model's own tokenizer) and rerankers use one copy.
+pub fn shared(name: &str) -> Result<Arc<GgufChat>, LlmError> {
+    static LOADED: Mutex<Vec<(String, Arc<GgufChat>)>> = Mutex::new(Vec::new());
+    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, m)) = loaded.iter().find(|(n, _)| n == name) {
+        return Ok(m.clone());
+    }
+    let m = load(name)?;
+    loaded.push((name.to_string(), m.clone()));
+    Ok(m)
+}
+
+fn load(name: &str) -> Result<Arc<GgufChat>, LlmError> {
+    let path = if name == DEFAULT_MODEL || name == "smollm2" {
+        // The generator's own resolver: `CAIRN_MODEL_DIR` names the embedder's folder.
+        let resolver = Resolver {
+            explicit_dir: None,
+            ..Resolver::from_env()
+        };
+        let got = resolver
+            .resolve(&cairn_models::SMOLLM2_135M_INSTRUCT)
+            .map_err(|e| LlmError::Local {
+                message: e.to_string(),
+                class: e.class(),
+            })?;
+        got.file(cairn_models::SMOLLM2_FILE)
+    } else if name.ends_with(".gguf") {
+        PathBuf::from(name)
+    } else {
+        return Err(LlmError::InvalidRequest(format!(
+            "--model local:{name}: unknown local model; use local:{DEFAULT_MODEL} or \
+             local:/path/to/model.gguf"
+        )));
+    };
+    GgufChat::load(&path, Requantize::from_env())
+        .map(Arc::new)
+        .map_err(local_error)
+}
+
+fn local_error(e: GgufError) -> LlmError {
+    LlmError::Local {
+        message: e.to_string(),
+        class: e.class(),
+    }
+}
+
+/// Renders a conversation in ChatML, ending with the opened assistant turn.
+pub fn render_chatml(req: &ChatRequest) -> String {
+    let mut out = String::new();
+    let mut turn = |role: &str, text: &str| {
+        out.push_str("<|im_start|>");
+        out.push_str(role);
+        out.push('\n');
+        out.push_str(text.trim_end());
+        out.push_str("<|im_end|>\n");
+    };
+    let mut system: Vec<String> = req
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.text())
+        .collect();
+    if let Some(f) = &req.response_format {
+        system.push(format!(
+            "Reply with only a JSON value that matches this JSON schema, nothing else:\n{}",
+            f.schema
+        ));
+    }
+    if system.is_empty() {
+        turn("system", DEFAULT_SYSTEM);
+    } else {
+        turn("system", &system.join("\n\n"));
+    }
+    for m in &req.messages {
+        match m.role {
+            Role::System => {}
+            Role::User => turn("user", &m.text()),
+            Role::Assistant => turn("assistant", &m.text()),
+            Role::Tool => turn(
+                "user",
+                &format!(
+                    "Result of tool {}: {}",
+                    m.tool_name.as_deref().unwrap_or("call"),
+                    m.text()
+                ),
+            ),
+        }
+    }
+    out.push_str("<|im_start|>assistant\n");
+    out
+}
+
+impl Local {
+    fn check(&self, req: &ChatRequest) -> Result<(), LlmError> {
+        if !req.tools.is_empty() && req.tool_choice != ToolChoice::None {
+            return Err(LlmError::InvalidRequest(format!(
+                "local:{} does not call tools; use a provider model (--model openai:..., \
+                 anthropic:..., gemini:..., ollama:...) for tool calling",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn params(req: &ChatRequest) -> GenerateParams {
+        GenerateParams {
+            max_tokens: req.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize,
+            temperature: req.temperature.map(f64::from),
+            stop: req.stop.clone(),
+            ..GenerateParams::default()
+        }
+    }
+}
+
+fn finish_reason(stop: Stop) -> FinishReason {
+    match stop {
+        Stop::EndOfTurn | Stop::StopString | Stop::Cancelled => FinishReason::Stop,
+        Stop::Length => FinishReason::Length,
+    }
+}
+
+#[async_trait]
+impl ChatModel for Local {
+    fn id(&self) -> ModelId {
+        ModelId::new("local", self.name.clone())
+    }
+
+    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.check(req)?;
+        let model = self.loaded().await?;
+        let prompt = render_chatml(req);
+        let params = Self::params(req);
+        let (text, stats) = tokio::task::spawn_blocking(move || {
+            let mut text = String::new();
+            let stats = model.generate(&prompt, &params, &mut |piece| {
+                text.push_str(piece);
+                true
+            });
+            stats.map(|s| (text, s))
+        })
+        .await
+        .map_err(|e| LlmError::Local {
+            message: format!("generation crashed: {e}"),
+            class: ErrorClass::Internal,
+        })?
+        .map_err(local_error)?;
+        Ok(ChatResponse {
+            content: vec![ContentPart::Text { text }],
+            tool_calls: Vec::new(),
+            finish_reason: finish_reason(stats.stop),
+            usage: Usage {
+                input_tokens: stats.prompt_tokens as u64,
+                output_tokens: stats.output_tokens as u64,
+                ..Usage::default()
+            },
+            request_id: None,
+            model: Some(self.name.clone()),
+        })
+    }
+
+    async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {
+        self.check(req)?;
+        let model = self.loaded().await?;
+        let prompt = render_chatml(req);
+        let params = Self::params(req);
+        let name = self.name.clone();
+        let (tx, mut rx) = mpsc::channel::<Result<ChatEvent, LlmError>>(64);
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.blocking_send(Ok(ChatEvent::Start {
+                request_id: None,
+                model: Some(name),
+            }));
+            let result = model.generate(&prompt, &params, &mut |piece| {
+                tx.blocking_send(Ok(ChatEvent::TextDelta {
+                    text: piece.to_string(),
+                }))
+                .is_ok()
+            });
+            let tail = match result {
+                Ok(stats) => vec![
+                    Ok(ChatEvent::Usage {
+                        usage: Usage {
+                            input_tokens: stats.prompt_tokens as u64,
+                            output_tokens: stats.output_tokens as u64,
+                            ..Usage::default()
+                        },
+                    }),
+                    Ok(ChatEvent::Finish {
+                        reason: finish_reason(stats.stop),
+                    }),
+                ],
+                Err(e) => vec![Err(local_error(e))],
+            };
+            for ev in tail {
+                if tx.blocking_send(ev).is_err() {
+                    break;
+                }
+            }
+        });
+        let events = async_stream::stream! {
+            while let Some(ev) = rx.recv().await {
+                yield ev;
+            }
+        };
+        Ok(Box::pin(events))
+    }
+
+    async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
+        let model = self.loaded().await?;
+        let ids = model.encode(&render_chatml(req)).map_err(local_error)?;
+        Ok(TokenCount {
+            tokens: ids.len() as u64,
+            exact: true,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Message;
+
+    #[test]
+    fn chatml_has_the_default_system_turn_and_opens_the_assistant_turn() {
+        let req = ChatRequest::new(vec![
+            Message::user("Hi"),
+            Message::assistant("Hello."),
+            Message::user("Why?"),
+        ]);
+        assert_eq!(
+            render_chatml(&req),
+            format!(
+                "<|im_start|>system\n{DEFAULT_SYSTEM}<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n\
+                 <|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nWhy?<|im_end|>\n\
+                 <|im_start|>assistant\n"
+            )
+        );
+        let req = ChatRequest::prompt(Some("Be brief."), "Q");
+        assert!(render_chatml(&req).starts_with("<|im_start|>system\nBe brief.<|im_end|>\n"));
+    }
+
+    #[tokio::test]
+    async fn tools_are_refused_and_unknown_names_are_named() {
+        let mut req = ChatRequest::prompt(None, "x");
+        req.tools.push(crate::types::Tool {
+            name: "t".into(),
+            description: String::new(),
+            parameters: serde_json::json!({"type": "object"}),
+        });
+        let e = Local::new("m.gguf").chat(&req).await.unwrap_err();
+        assert!(e.to_string().contains("does not call tools"), "{e}");
+        let e = Local::new("gpt-9")
+            .chat(&ChatRequest::prompt(None, "x"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("--model local:gpt-9"), "{e}");
+    }
+}

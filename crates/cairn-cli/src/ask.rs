@@ -50,8 +50,9 @@ pub struct Args {
     #[arg(long, value_name = "LAMBDA")]
     mmr: Option<f32>,
     /// Tokens the sources may take in the prompt
-    #[arg(long, default_value_t = 2000)]
-    budget: usize,
+    /// [default: 2000; 700 for the local model, whose prefill runs on the CPU]
+    #[arg(long)]
+    budget: Option<usize>,
     /// Below this query–passage cosine nothing is relevant and the answer is "I don't know"
     #[arg(long, default_value_t = 0.25)]
     min_relevance: f32,
@@ -73,6 +74,9 @@ pub enum RerankChoice {
     Voyage,
     Jina,
 }
+
+/// Source tokens for the local model: its prompt is read on the CPU (~200 tokens/s here).
+pub const LOCAL_BUDGET: usize = 700;
 
 /// How many retrieved chunks a reranker sees.
 const RERANK_DEPTH: usize = 20;
@@ -144,8 +148,13 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         k: a.k.max(1),
         candidates: a.candidates,
         mmr: a.mmr,
-        budget_tokens: a.budget,
+        budget_tokens: a.budget.unwrap_or(if id.provider == "local" {
+            LOCAL_BUDGET
+        } else {
+            2000
+        }),
         min_relevance: a.min_relevance,
+        style: crate::llm::prompt_style(&id),
         ..AskOptions::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -225,26 +234,59 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     }
 
     let before = built.ledger.last_id().unwrap_or(i64::MAX);
+    let compact = opts.style == cairn_rag::answer::PromptStyle::Compact;
     let (answer, filter, resp) = rt.block_on(async {
         let stream = built.model.stream(&prepared.request).await?;
-        stream_cited(stream, sources.len(), !a.json).await
+        stream_cited(stream, sources.len(), !a.json && !compact).await
     })?;
+    // A small local model's answer is trimmed to its first distinct sentences, and sentences
+    // it left uncited get the source that supports them (marked as attributed).
+    let (answer, attributed) = if compact {
+        let texts: Vec<(usize, &str)> = sources
+            .iter()
+            .map(|s| (s.n, s.passage.text.as_str()))
+            .collect();
+        cairn_rag::cite::attribute(&answer, cairn_rag::answer::COMPACT_SENTENCES, &texts)
+    } else {
+        (answer, 0)
+    };
+    if compact && !a.json {
+        println!("{answer}");
+    }
     let usage = resp.usage;
 
     let answered = !says_it_does_not_know(&answer);
     let (model, cost, _) = crate::llm::served(&built.ledger, before, &id);
-    let cited: Vec<&cairn_rag::context::Source> = filter
-        .cited
+    let mut mapped = sentences(&answer);
+    let mut cited_ns: Vec<usize> = Vec::new();
+    for n in mapped.iter().flat_map(|s| &s.sources) {
+        if !cited_ns.contains(n) {
+            cited_ns.push(*n);
+        }
+    }
+    let cited: Vec<&cairn_rag::context::Source> = cited_ns
         .iter()
         .filter_map(|n| sources.iter().find(|s| s.n == *n))
         .collect();
+    cairn_rag::cite::verify(&mut mapped, &|n| {
+        sources
+            .iter()
+            .find(|s| s.n == n)
+            .map(|s| s.passage.text.clone())
+    });
+    let verified = mapped
+        .iter()
+        .flat_map(|s| &s.support)
+        .filter(|v| v.verified)
+        .count();
+    let citations = mapped.iter().map(|s| s.support.len()).sum::<usize>();
 
     if a.json {
         let srcs: Vec<serde_json::Value> = sources
             .iter()
             .map(|s| {
                 let p = &s.passage;
-                json!({"n": s.n, "cited": filter.cited.contains(&s.n), "source": p.source,
+                json!({"n": s.n, "cited": cited_ns.contains(&s.n), "source": p.source,
                     "title": p.title, "heading_path": p.heading_path, "page": p.page,
                     "start": p.start, "end": p.end, "chunk_ids": p.chunk_ids, "rank": p.rank,
                     "truncated": s.truncated, "text": p.text})
@@ -254,8 +296,9 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
             "{}",
             json!({"question": a.question, "answer": answer, "answered": answered, "model": model,
                 "mode": opts.search.mode.as_str(),
-                "sources": srcs, "citations": {"cited": filter.cited, "removed": filter.removed},
-                "sentences": sentences(&answer), "usage": usage, "cost_usd": cost,
+                "sources": srcs, "citations": {"cited": cited_ns, "removed": filter.removed,
+                    "verified": verified, "total": citations, "attributed": attributed},
+                "sentences": mapped, "usage": usage, "cost_usd": cost,
                 "best_relevance": prepared.best_relevance})
         );
         return Ok(ExitCode::SUCCESS);
@@ -290,11 +333,17 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
             .map(|c| format!("${c:.6}"))
             .unwrap_or_else(|| "no price for this model".into());
         eprintln!(
-            "[answered by {model} · {} in / {} out tokens · {cost} · {} sources, {} cited]",
+            "[answered by {model} · {} in / {} out tokens · {cost} · {} sources, {} cited · \
+             {verified} of {citations} citations verified against their source's text{}]",
             usage.input_tokens,
             usage.output_tokens,
             sources.len(),
-            cited.len()
+            cited.len(),
+            if attributed > 0 {
+                format!(", {attributed} attributed by cairn (the model left them out)")
+            } else {
+                String::new()
+            }
         );
         if let Some(h) = built.hint {
             eprintln!("[{h}]");

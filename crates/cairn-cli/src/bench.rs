@@ -28,6 +28,9 @@ pub enum BenchCommand {
     /// LLM client overhead: stream a long reply from an OpenAI-compatible peer with cairn and
     /// with raw reqwest, interleaved, and compare wall and CPU time per call
     LlmStream(crate::bench_llm::LlmStreamArgs),
+    /// Local generation speed: prompt prefill and decode tokens/s on a GGUF chat model
+    /// (bench/generate.sh runs llama.cpp beside it)
+    Generate(crate::bench_generate::GenerateArgs),
 }
 
 #[derive(clap::Args)]
@@ -129,6 +132,7 @@ pub fn run(g: &Globals, c: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Search(a) => search(g, a),
         BenchCommand::Hnsw(a) => hnsw(a),
         BenchCommand::LlmStream(a) => crate::bench_llm::run(a),
+        BenchCommand::Generate(a) => crate::bench_generate::run(a),
     }
 }
 

@@ -110,6 +110,12 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
             retriever,
             opts: cairn_rag::answer::AskOptions {
                 search,
+                style: crate::llm::prompt_style(&id),
+                budget_tokens: if id.provider == "local" {
+                    crate::ask::LOCAL_BUDGET
+                } else {
+                    2000
+                },
                 ..Default::default()
             },
             count: Box::new(move |t: &str| cairn_llm::tokens::budget_count(&budget_id, t)),

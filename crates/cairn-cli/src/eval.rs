@@ -5,7 +5,7 @@ use crate::progress::Bar;
 use crate::search::options;
 use crate::Globals;
 use anyhow::{Context, Result};
-use cairn_eval::{evaluate, load_dataset, EvalOptions};
+use cairn_eval::{load_dataset, EvalOptions};
 use cairn_rag::{IngestOptions, Retriever, SearchMode};
 use cairn_store::Searcher;
 use std::path::PathBuf;
@@ -39,9 +39,32 @@ pub struct BeirArgs {
     /// Chunking strategy for the ingest (see `cairn ingest --help`)
     #[arg(long, value_enum)]
     chunker: Option<crate::ingest::ChunkerChoice>,
+    /// Query expansion by the model (--model, or the offline default): multi-query variants
+    /// fused by RRF, or HyDE
+    #[arg(long, value_enum, default_value = "none")]
+    expand: crate::search::ExpandChoice,
+    /// Rerank the top chunks of each query: a local cross-encoder or the model, listwise
+    #[arg(long, value_enum, default_value = "none")]
+    rerank: EvalRerank,
+    /// Chunks the reranker sees per query
+    #[arg(long, default_value_t = 20)]
+    rerank_depth: usize,
+    /// The model for --expand and --rerank llm (provider:name)
+    #[arg(long)]
+    model: Option<String>,
+    /// Score only the first N judged queries (model-driven runs are slow on a CPU)
+    #[arg(long, value_name = "N")]
+    max_queries: Option<usize>,
     /// Print the report as one JSON object
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalRerank {
+    None,
+    Local,
+    Llm,
 }
 
 pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
@@ -77,13 +100,98 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         _ => Some(idx.embedder().clone()),
     };
     let retriever = Retriever::new(searcher, embedder)?;
+    let needs_model = a.expand != crate::search::ExpandChoice::None || a.rerank == EvalRerank::Llm;
+    let built = if needs_model {
+        Some(crate::llm::build(&g.config, a.model.as_deref(), false)?)
+    } else {
+        None
+    };
+    let reranker: Option<Box<dyn cairn_rag::rerank::Reranker>> = match a.rerank {
+        EvalRerank::None => None,
+        EvalRerank::Local => Some(Box::new(cairn_rag::rerank::CrossEncoderReranker::new(
+            crate::models::load_cross_encoder()?,
+        ))),
+        EvalRerank::Llm => Some(Box::new(cairn_rag::rerank::LlmReranker::new(
+            built.as_ref().expect("built").model.clone(),
+        ))),
+    };
+    let mut name = Vec::new();
+    if a.expand != crate::search::ExpandChoice::None {
+        name.push(match a.expand {
+            crate::search::ExpandChoice::Multi => "multi-query".to_string(),
+            _ => "hyde".to_string(),
+        });
+    }
+    if let Some(r) = &reranker {
+        name.push(format!("rerank {} (top {})", r.name(), a.rerank_depth));
+    }
+    if let Some(b) = &built {
+        name.push(format!("model {}", b.model.id()));
+    }
     let opts = EvalOptions {
         mode: search.mode,
         k: a.k,
         search,
         mmr: a.mmr,
+        max_queries: a.max_queries,
+        ranker_name: (!name.is_empty()).then(|| name.join(", ")),
     };
-    let r = evaluate(&retriever, &ds, &a.split, &opts)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let total = a
+        .max_queries
+        .unwrap_or(ds.queries.len())
+        .min(ds.queries.len());
+    let qbar = if g.quiet || a.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total as u64)
+    };
+    qbar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} queries  ETA {eta}",
+        )
+        .expect("static template"),
+    );
+    let custom = |q: &str,
+                  s: &cairn_rag::SearchOptions|
+     -> std::result::Result<Vec<cairn_rag::search::Scored>, String> {
+        qbar.inc(1);
+        let mut ranked = match (&built, a.expand) {
+            (Some(b), e) if e != crate::search::ExpandChoice::None => {
+                let plans = rt
+                    .block_on(cairn_rag::transform::plan(b.model.as_ref(), q, e.into(), 3))
+                    .map_err(|e| e.to_string())?;
+                cairn_rag::transform::rank_plans(&retriever, &plans, s)
+                    .map_err(|e| e.to_string())?
+            }
+            _ => retriever.rank(q, s).map_err(|e| e.to_string())?,
+        };
+        if let Some(r) = &reranker {
+            let depth = ranked.len().min(a.rerank_depth);
+            let texts: Vec<String> = ranked[..depth]
+                .iter()
+                .map(|h| retriever.searcher.chunk(h.pos).map(|(c, _)| c.text))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let order = rt.block_on(r.rerank(q, &refs)).map_err(|e| e.to_string())?;
+            let head: Vec<_> = order.iter().map(|&(i, _)| ranked[i].clone()).collect();
+            ranked.splice(..depth, head);
+        }
+        Ok(ranked)
+    };
+    let use_custom = a.expand != crate::search::ExpandChoice::None || reranker.is_some();
+    let r = cairn_eval::evaluate_with(
+        &retriever,
+        &ds,
+        &a.split,
+        &opts,
+        use_custom.then_some(&custom as &cairn_eval::Ranker),
+    )?;
+    qbar.finish_and_clear();
     if a.json {
         let mut v = serde_json::to_value(&r)?;
         v["ingest_docs_per_s"] = docs_per_s.into();
@@ -93,8 +201,15 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
-            "BEIR {} ({} split, {} queries, mode {})",
-            r.dataset, r.split, r.queries, r.mode
+            "BEIR {} ({} split, {} queries, mode {}{})",
+            r.dataset,
+            r.split,
+            r.queries,
+            r.mode,
+            r.ranker
+                .as_deref()
+                .map(|n| format!(", {n}"))
+                .unwrap_or_default()
         );
         println!("  nDCG@10     {:.4}", r.ndcg_10);
         println!("  Recall@10   {:.4}", r.recall_10);

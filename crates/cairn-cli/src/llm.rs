@@ -141,3 +141,12 @@ pub fn served(
         _ => (primary.to_string(), Some(0.0), true),
     }
 }
+
+/// Small local models get the compact RAG prompt.
+pub fn prompt_style(id: &cairn_llm::ModelId) -> cairn_rag::answer::PromptStyle {
+    if id.provider == "local" {
+        cairn_rag::answer::PromptStyle::Compact
+    } else {
+        cairn_rag::answer::PromptStyle::Full
+    }
+}

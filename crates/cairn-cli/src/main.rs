@@ -2,6 +2,7 @@
 
 mod ask;
 mod bench;
+mod bench_generate;
 mod bench_llm;
 mod chat;
 mod config;

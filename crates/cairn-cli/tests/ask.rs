@@ -102,13 +102,24 @@ async fn ask_checks_citations_and_maps_sentences() {
     assert_eq!(v["answered"], true);
     assert_eq!(v["citations"]["removed"], 1);
     assert_eq!(v["citations"]["cited"], json!([1]));
+    let sentences = v["sentences"].as_array().unwrap();
+    assert_eq!(sentences.len(), 2);
     assert_eq!(
-        v["sentences"],
-        json!([
-            {"text": "Hybrid search fuses dense and BM25 rankings [1].", "sources": [1]},
-            {"text": "It also relies on magic.", "sources": []}
-        ])
+        sentences[0]["text"],
+        "Hybrid search fuses dense and BM25 rankings [1]."
     );
+    assert_eq!(sentences[0]["sources"], json!([1]));
+    // The cited passage holds the sentence's words: the citation verifies.
+    assert_eq!(sentences[0]["support"][0]["source"], 1);
+    assert_eq!(sentences[0]["support"][0]["verified"], true);
+    assert!(sentences[0]["support"][0]["score"].as_f64().unwrap() >= 0.5);
+    assert_eq!(
+        sentences[1],
+        json!({"text": "It also relies on magic.", "sources": [], "support": []})
+    );
+    assert_eq!(v["citations"]["verified"], 1);
+    assert_eq!(v["citations"]["total"], 1);
+    assert_eq!(v["citations"]["attributed"], 0);
     let sources = v["sources"].as_array().unwrap();
     assert!(!sources.is_empty() && sources.len() <= 5);
     assert_eq!(sources[0]["n"], 1);
@@ -365,4 +376,92 @@ async fn ask_checks_citations_and_maps_sentences() {
         ],
     );
     assert_eq!(common::json(&out)["answered"], false);
+}
+
+/// The README's main job: nothing configured, the offline model answers the sample question
+/// and at least one citation verifies against its source's text.
+#[test]
+fn ask_offline_answers_with_a_verified_citation() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("idx");
+    let (code, _, err) = common::run(&[
+        "ingest",
+        common::samples().to_str().unwrap(),
+        "--index",
+        index.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let run = |json: bool| {
+        let mut c = common::cairn();
+        for v in [
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "ANTHROPIC_API_KEY",
+            "GEMINI_API_KEY",
+            "GOOGLE_API_KEY",
+            "OLLAMA_HOST",
+            "CAIRN_LLM_MODEL",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("CAIRN_LEDGER", dir.path().join("ledger.sqlite"))
+            .current_dir(dir.path())
+            .arg("--index")
+            .arg(&index)
+            .args(["ask", "how do hikers use stone piles to mark a trail?"]);
+        if json {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(true);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = common::json(&out);
+    assert_eq!(v["model"], "local:smollm2-135m-instruct");
+    assert!(v["citations"]["verified"].as_u64().unwrap() >= 1, "{v:#}");
+    let cited = v["citations"]["cited"].as_array().unwrap();
+    let first = cited[0].as_u64().unwrap();
+    let src = v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["n"] == first)
+        .unwrap();
+    assert!(
+        src["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("nature/cairns.md"),
+        "{src:#}"
+    );
+    // Every verified citation names a source whose text holds the sentence's words.
+    for s in v["sentences"].as_array().unwrap() {
+        for sup in s["support"].as_array().unwrap() {
+            if sup["verified"] == true {
+                assert!(sup["score"].as_f64().unwrap() >= 0.5);
+            }
+        }
+    }
+    // Plain output: the answer, the cited sources, and the offline-model notice.
+    let (code, out, err) = run(false);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Sources:\n  [") && out.contains("cairns.md"),
+        "{out}"
+    );
+    assert!(
+        err.contains("answered by local:smollm2-135m-instruct"),
+        "{err}"
+    );
+    assert!(err.contains("citations verified"), "{err}");
+    assert!(
+        err.contains("answered offline") && err.contains("OPENAI_API_KEY"),
+        "{err}"
+    );
 }

@@ -82,7 +82,12 @@ fn nothing_configured_answers_offline_and_says_how_to_configure() {
         .current_dir(dir.path());
     let (code, out_text, err) = out(
         {
-            c.args(["chat", "--max-tokens", "24", "What is the capital of France?"]);
+            c.args([
+                "chat",
+                "--max-tokens",
+                "24",
+                "What is the capital of France?",
+            ]);
             c
         },
         None,

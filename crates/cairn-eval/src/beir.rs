@@ -2,6 +2,7 @@
 //! that scores a retriever on one.
 
 use crate::metrics::{mrr_at, ndcg_at, recall_at, Qrels};
+use cairn_rag::search::Scored;
 use cairn_rag::{Retriever, SearchError, SearchMode, SearchOptions};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -21,6 +22,9 @@ pub enum BeirError {
     },
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// A query transform or reranker (a model call) failed.
+    #[error("query {qid}: {message}")]
+    Ranker { qid: String, message: String },
 }
 
 impl cairn_core::Classify for BeirError {
@@ -130,7 +134,14 @@ pub struct EvalOptions {
     pub search: SearchOptions,
     /// Re-order the top `MMR_DEPTH` chunks by maximal marginal relevance with this lambda.
     pub mmr: Option<f32>,
+    /// Score only the first this many judged queries (model-driven rankers are slow).
+    pub max_queries: Option<usize>,
+    /// What the report calls a custom ranker (`multi-query`, `hyde`, `rerank:local:…`).
+    pub ranker_name: Option<String>,
 }
+
+/// A custom ranking for one query (query expansion, reranking), in place of plain retrieval.
+pub type Ranker<'a> = dyn Fn(&str, &SearchOptions) -> Result<Vec<Scored>, String> + 'a;
 
 /// Chunks MMR re-orders per query; the rest keep their retrieval order.
 pub const MMR_DEPTH: usize = 50;
@@ -142,6 +153,8 @@ impl Default for EvalOptions {
             k: 100,
             search: SearchOptions::default(),
             mmr: None,
+            max_queries: None,
+            ranker_name: None,
         }
     }
 }
@@ -153,6 +166,8 @@ pub struct EvalReport {
     pub mode: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mmr: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranker: Option<String>,
     pub queries: usize,
     #[serde(rename = "ndcg@10")]
     pub ndcg_10: f64,
@@ -182,16 +197,35 @@ pub fn evaluate(
     split: &str,
     opts: &EvalOptions,
 ) -> Result<EvalReport, BeirError> {
+    evaluate_with(retriever, ds, split, opts, None)
+}
+
+/// [`evaluate`] with a custom ranker in place of plain retrieval (and MMR).
+pub fn evaluate_with(
+    retriever: &Retriever,
+    ds: &BeirDataset,
+    split: &str,
+    opts: &EvalOptions,
+    ranker: Option<&Ranker>,
+) -> Result<EvalReport, BeirError> {
     let mut search = opts.search.clone();
     search.mode = opts.mode;
     // Chunks per document vary; ask for enough chunks to fill k documents.
     search.k = (opts.k * 10).max(search.k);
     search.candidates = search.candidates.max(search.k);
     let (mut ndcg, mut r10, mut r100, mut mrr) = (0.0, 0.0, 0.0, 0.0);
-    let mut lat = Vec::with_capacity(ds.queries.len());
-    for (qid, text) in &ds.queries {
+    let queries = &ds.queries[..opts.max_queries.unwrap_or(usize::MAX).min(ds.queries.len())];
+    let mut lat = Vec::with_capacity(queries.len());
+    for (qid, text) in queries {
         let t = Instant::now();
         let ranked = match (opts.mmr, opts.mode) {
+            _ if ranker.is_some() => {
+                let f = ranker.expect("checked");
+                f(text, &search).map_err(|message| BeirError::Ranker {
+                    qid: qid.clone(),
+                    message,
+                })?
+            }
             (Some(lambda), SearchMode::Dense | SearchMode::Hybrid) => {
                 let qv = retriever.embed_query(text)?;
                 let mut ranked = retriever.rank_with_vector(text, Some(&qv), &search);
@@ -221,14 +255,15 @@ pub fn evaluate(
         r100 += recall_at(100, &docs, rels);
         mrr += mrr_at(10, &docs, rels);
     }
-    let n = ds.queries.len().max(1) as f64;
+    let n = queries.len().max(1) as f64;
     lat.sort_by(|a, b| a.total_cmp(b));
     Ok(EvalReport {
         dataset: ds.dir.display().to_string(),
         split: split.to_string(),
         mode: opts.mode.as_str().to_string(),
         mmr: opts.mmr,
-        queries: ds.queries.len(),
+        ranker: opts.ranker_name.clone(),
+        queries: queries.len(),
         ndcg_10: ndcg / n,
         recall_10: r10 / n,
         recall_100: r100 / n,

@@ -4,5 +4,7 @@
 pub mod beir;
 pub mod metrics;
 
-pub use beir::{evaluate, load_dataset, BeirDataset, BeirError, EvalOptions, EvalReport};
+pub use beir::{
+    evaluate, evaluate_with, load_dataset, BeirDataset, BeirError, EvalOptions, EvalReport, Ranker,
+};
 pub use metrics::{mrr_at, ndcg_at, recall_at, Qrels};

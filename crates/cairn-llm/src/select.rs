@@ -75,7 +75,8 @@ pub fn resolve_spec(
 }
 
 /// Shown when the offline default answered because nothing else is configured.
-pub const NOT_CONFIGURED_HINT: &str = "answered offline by local:smollm2-135m-instruct (no provider \
+pub const NOT_CONFIGURED_HINT: &str =
+    "answered offline by local:smollm2-135m-instruct (no provider \
      configured: checked --model, [llm] model in cairn.toml, CAIRN_LLM_MODEL, OPENAI_API_KEY / \
      OPENAI_BASE_URL, ANTHROPIC_API_KEY, GOOGLE_API_KEY / GEMINI_API_KEY, OLLAMA_HOST). For better \
      answers set one, e.g. `export OPENAI_API_KEY=sk-...`, or pass --model ollama:llama3.2 with \
@@ -231,7 +232,10 @@ mod tests {
     #[test]
     fn resolution_order_and_the_offline_default() {
         let none = env_of(&[]);
-        assert_eq!(resolve_spec(None, None, &none).unwrap(), local::DEFAULT_SPEC);
+        assert_eq!(
+            resolve_spec(None, None, &none).unwrap(),
+            local::DEFAULT_SPEC
+        );
         let e = NOT_CONFIGURED_HINT;
         for v in [
             "OPENAI_API_KEY",

@@ -55,9 +55,10 @@ pub fn count_text(model: &str, text: &str) -> usize {
 pub fn budget_count(id: &ModelId, text: &str) -> usize {
     if id.provider == "local" {
         // The in-process model's own tokenizer: exact.
-        if let Ok(n) = crate::providers::local::shared(&id.name)
-            .and_then(|m| m.encode(text).map_err(|e| LlmError::InvalidRequest(e.to_string())))
-        {
+        if let Ok(n) = crate::providers::local::shared(&id.name).and_then(|m| {
+            m.encode(text)
+                .map_err(|e| LlmError::InvalidRequest(e.to_string()))
+        }) {
             return n.len();
         }
     }

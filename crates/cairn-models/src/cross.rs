@@ -12,6 +12,9 @@ use crate::resolver::ResolvedModel;
 use crate::specs::ModelSpec;
 use rayon::prelude::*;
 
+/// A tensor's values and shape.
+type Tensor = (Vec<f32>, Vec<usize>);
+
 /// A dense layer in PyTorch's `[out, in]` layout.
 struct Dense {
     weight: Vec<f32>,
@@ -50,7 +53,7 @@ impl BertCrossEncoder {
         let bytes = std::fs::read(&file).map_err(|e| err(e.to_string()))?;
         let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
         let h = encoder.hidden_size();
-        let get = |names: &[&str]| -> Result<Option<(Vec<f32>, Vec<usize>)>, BertError> {
+        let get = |names: &[&str]| -> Result<Option<Tensor>, BertError> {
             for n in names {
                 if let Ok(t) = st.tensor(n) {
                     if t.dtype() != safetensors::Dtype::F32 {

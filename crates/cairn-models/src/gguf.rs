@@ -94,6 +94,15 @@ pub struct GenerateParams {
     pub top_p: Option<f64>,
     pub seed: u64,
     pub stop: Vec<String>,
+    /// Drop whitespace before the first visible text (chat models often open their turn with a
+    /// newline), so stop strings such as `"\n["` end an answer rather than prevent it.
+    pub trim_start: bool,
+    /// llama.cpp's repetition penalty over the last `repeat_last_n` generated tokens (1.0 =
+    /// off): greedy decoding of a 135M model loops on a phrase without it.
+    pub repeat_penalty: f32,
+    pub repeat_last_n: usize,
+    /// Keep decoding past end-of-turn tokens (benchmarks decode a fixed count).
+    pub ignore_eos: bool,
 }
 
 impl Default for GenerateParams {
@@ -104,6 +113,10 @@ impl Default for GenerateParams {
             top_p: None,
             seed: 299_792_458,
             stop: Vec::new(),
+            trim_start: true,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+            ignore_eos: false,
         }
     }
 }
@@ -285,14 +298,20 @@ impl GgufChat {
         let mut out = TextStream::new(&self.tokenizer);
         let mut stop_scan = StopScan::new(&params.stop);
         let mut produced = 0usize;
+        let mut started = false;
+        let mut history: Vec<u32> = Vec::with_capacity(max_new);
         let mut stop = Stop::Length;
         while produced < max_new {
-            if self.end_of_turn.contains(&next) {
+            if !params.ignore_eos && self.end_of_turn.contains(&next) {
                 stop = Stop::EndOfTurn;
                 break;
             }
             produced += 1;
-            if let Some(piece) = out.push(next)? {
+            if let Some(mut piece) = out.push(next)? {
+                if params.trim_start && !started {
+                    piece = piece.trim_start().to_string();
+                    started = !piece.is_empty();
+                }
                 let (emit, hit) = stop_scan.push(&piece);
                 if !emit.is_empty() && !on_text(&emit) {
                     stop = Stop::Cancelled;
@@ -306,9 +325,20 @@ impl GgufChat {
             if produced == max_new {
                 break;
             }
+            history.push(next);
             let input = Tensor::new(&[next], &dev)?.unsqueeze(0)?;
-            let logits = weights.forward(&input, prompt_ids.len() + produced - 1)?;
-            next = sampler.sample(&logits.squeeze(0)?)?;
+            let mut logits = weights
+                .forward(&input, prompt_ids.len() + produced - 1)?
+                .squeeze(0)?;
+            if params.repeat_penalty != 1.0 {
+                let from = history.len().saturating_sub(params.repeat_last_n);
+                logits = candle_transformers::utils::apply_repeat_penalty(
+                    &logits,
+                    params.repeat_penalty,
+                    &history[from..],
+                )?;
+            }
+            next = sampler.sample(&logits)?;
         }
         if !matches!(stop, Stop::Cancelled | Stop::StopString) {
             let rest = stop_scan.finish();

@@ -123,6 +123,71 @@ fn parse_marker(inner: &str) -> Option<Vec<usize>> {
 pub struct CitedSentence {
     pub text: String,
     pub sources: Vec<usize>,
+    /// How well each cited source backs the sentence (filled by [`verify`]).
+    pub support: Vec<Support>,
+}
+
+/// Lexical support of a sentence by one cited source.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Support {
+    pub source: usize,
+    /// Share of the sentence's content words found in the source, in [0, 1].
+    pub score: f32,
+    /// `score >= SUPPORTED`.
+    pub verified: bool,
+}
+
+/// At least half of a sentence's content words must appear in the source it cites.
+pub const SUPPORTED: f32 = 0.5;
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "are", "was", "were", "with", "that", "this", "from", "they", "their",
+    "them", "these", "those", "has", "have", "had", "not", "but", "its", "into", "can", "may",
+    "which", "who", "what", "when", "where", "how", "why", "than", "then", "there", "also", "use",
+    "uses", "used", "using", "been", "being", "will", "would", "should", "could", "about", "such",
+    "each", "other", "some", "any", "all", "more", "most", "only", "very", "does", "did",
+];
+
+/// Lower-cased, stemmed content words (Snowball English, as BM25 uses), so "marks" meets
+/// "marked".
+fn content_words(text: &str) -> Vec<String> {
+    static STEMMER: std::sync::OnceLock<rust_stemmers::Stemmer> = std::sync::OnceLock::new();
+    let stemmer =
+        STEMMER.get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() >= 3 && !STOPWORDS.contains(&w.as_str()))
+        .map(|w| stemmer.stem(&w).into_owned())
+        .collect()
+}
+
+/// Share of the sentence's content words (citation markers aside) that the source contains.
+pub fn support_score(sentence: &str, source: &str) -> f32 {
+    let words = content_words(sentence);
+    if words.is_empty() {
+        return 0.0;
+    }
+    let have: std::collections::HashSet<String> = content_words(source).into_iter().collect();
+    words.iter().filter(|w| have.contains(*w)).count() as f32 / words.len() as f32
+}
+
+/// Checks each sentence's citations against the cited sources' text: a citation verifies when
+/// the source holds most of the sentence's content words. `text_of(n)` is source `n`'s text.
+pub fn verify(sentences: &mut [CitedSentence], text_of: &dyn Fn(usize) -> Option<String>) {
+    for s in sentences {
+        s.support = s
+            .sources
+            .iter()
+            .map(|&n| {
+                let score = text_of(n).map_or(0.0, |t| support_score(&s.text, &t));
+                Support {
+                    source: n,
+                    score,
+                    verified: score >= SUPPORTED,
+                }
+            })
+            .collect();
+    }
 }
 
 /// Splits checked answer text into sentences, each with the markers in it (a marker right
@@ -195,7 +260,79 @@ fn push_sentence(out: &mut Vec<CitedSentence>, s: &str) {
     out.push(CitedSentence {
         text: t.to_string(),
         sources,
+        support: Vec::new(),
     });
+}
+
+/// For models too small to cite reliably: keeps the first `max_sentences` distinct sentences,
+/// and a sentence whose citations are missing or do not verify gets the source that best
+/// supports it instead, when one reaches [`SUPPORTED`] (else it keeps what the model wrote).
+/// Returns the new answer and how many sentences were attributed this way.
+pub fn attribute(answer: &str, max_sentences: usize, sources: &[(usize, &str)]) -> (String, usize) {
+    let mut kept: Vec<CitedSentence> = Vec::new();
+    for s in sentences(answer) {
+        let bare = content_words(&s.text);
+        if kept.iter().any(|k| content_words(&k.text) == bare) {
+            break; // the model started repeating itself
+        }
+        kept.push(s);
+        if kept.len() == max_sentences {
+            break;
+        }
+    }
+    let mut added = 0;
+    let mut out: Vec<String> = Vec::new();
+    for s in kept {
+        let verifies = s.sources.iter().any(|n| {
+            sources
+                .iter()
+                .any(|(m, t)| m == n && support_score(&s.text, t) >= SUPPORTED)
+        });
+        if verifies {
+            out.push(s.text);
+            continue;
+        }
+        let best = sources
+            .iter()
+            .map(|(n, t)| (*n, support_score(&s.text, t)))
+            .filter(|(_, score)| *score >= SUPPORTED)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        match best {
+            Some((n, _)) => {
+                added += 1;
+                let t = strip_markers(&s.text);
+                let t = t.trim_end();
+                match t.char_indices().last() {
+                    Some((i, c)) if matches!(c, '.' | '!' | '?') => {
+                        out.push(format!("{} [{n}]{c}", t[..i].trim_end()))
+                    }
+                    _ => out.push(format!("{t} [{n}]")),
+                }
+            }
+            None => out.push(s.text),
+        }
+    }
+    (out.join(" "), added)
+}
+
+/// The text without its `[n]` markers (and the space before each).
+fn strip_markers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(o) = rest.find('[') {
+        match rest[o..].find(']') {
+            Some(c) if parse_marker(&rest[o + 1..o + c]).is_some() => {
+                out.push_str(rest[..o].trim_end_matches(' '));
+                rest = &rest[o + c + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=o]);
+                rest = &rest[o + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.trim_start().to_string()
 }
 
 /// What the model says when the sources do not answer the question; matched loosely.
@@ -261,13 +398,68 @@ mod tests {
             s[0],
             CitedSentence {
                 text: "Paris is the capital [1].".into(),
-                sources: vec![1]
+                sources: vec![1],
+                support: Vec::new(),
             }
         );
         assert_eq!(s[1].sources, vec![2, 1]);
         assert!(s[1].text.starts_with("It has 2.1 million"));
         assert_eq!(s[2].sources, Vec::<usize>::new());
         assert_eq!(s[3].sources, vec![3]);
+    }
+
+    #[test]
+    fn citations_verify_when_the_source_holds_the_sentence() {
+        let mut s = sentences(
+            "[1] Hikers build cairns to mark trails over bare rock. Cairns guide walkers in fog [2]. Knives need honing [2].",
+        );
+        let texts = [
+            "Hikers build and follow cairns to mark a trail where the ground is bare rock.",
+            "Do not knock down cairns, since in fog they may be the only guide back for walkers.",
+        ];
+        verify(&mut s, &|n| texts.get(n - 1).map(|t| t.to_string()));
+        // 8 content words; all but "over" are in source 1.
+        assert!(
+            s[0].support[0].verified && s[0].support[0].score == 0.875,
+            "{:?}",
+            s[0]
+        );
+        // "cairns guide walkers fog": all four in source 2.
+        assert!(s[1].support[0].verified, "{:?}", s[1]);
+        // "knives need honing": none in source 2.
+        assert_eq!(s[2].support[0].score, 0.0);
+        assert!(!s[2].support[0].verified);
+        // A source that does not exist supports nothing.
+        let mut t = sentences("Cairns [9].");
+        verify(&mut t, &|n| texts.get(n - 1).map(|t| t.to_string()));
+        assert!(!t[0].support[0].verified);
+    }
+
+    #[test]
+    fn attribution_cites_the_best_supporting_source_and_stops_repetition() {
+        let sources = [
+            (
+                1,
+                "Hikers build and follow cairns to mark a trail over bare rock.",
+            ),
+            (2, "Wash knives by hand and dry them at once."),
+        ];
+        let (a, added) = attribute(
+            "Cairns mark a trail over bare rock. Dry knives at once [2]. Cairns mark a trail over bare rock. More text.",
+            3,
+            &sources,
+        );
+        assert_eq!(
+            a,
+            "Cairns mark a trail over bare rock [1]. Dry knives at once [2]."
+        );
+        assert_eq!(added, 1);
+        // Nothing supported: no citation is invented; the sentence cap holds.
+        let (a, added) = attribute("The moon is made of cheese. Second. Third.", 2, &sources);
+        assert_eq!(
+            (a.as_str(), added),
+            ("The moon is made of cheese. Second.", 0)
+        );
     }
 
     #[test]

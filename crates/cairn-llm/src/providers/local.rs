@@ -75,6 +75,14 @@ fn load(name: &str) -> Result<Arc<GgufChat>, LlmError> {
                 message: e.to_string(),
                 class: e.class(),
             })?;
+        if got.source != cairn_models::Source::Cache {
+            eprintln!(
+                "fetched {} from the {} into {}",
+                cairn_models::SMOLLM2_135M_INSTRUCT.name,
+                got.source,
+                got.dir.display()
+            );
+        }
         got.file(cairn_models::SMOLLM2_FILE)
     } else if name.ends_with(".gguf") {
         PathBuf::from(name)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Local generation speed, cairn (candle; Q4_1 as shipped and re-quantised to Q8_0) next to
+# llama.cpp (llama-cpp-python) on the same GGUF file, prompt and thread count, interleaved.
+# Usage: bench/generate.sh [runs] [tokens]
+# Needs llama-cpp-python in $LLAMA_PY's environment (it builds llama.cpp from source: ~40 min
+# on 2 cores): python3 -m venv /tmp/lcpenv && /tmp/lcpenv/bin/pip install llama-cpp-python
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-3}"
+TOKENS="${2:-128}"
+THREADS="${THREADS:-2}"
+TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+LLAMA_PY="${LLAMA_PY:-/tmp/lcpenv/bin/python}"
+CAIRN="$TARGET/debug/cairn"
+GGUF=$("$CAIRN" models fetch | sed -n 's/^SmolLM2-135M-Instruct-GGUF ([^)]*): //p')/SmolLM2-135M-Instruct.Q4_1.gguf
+echo "# $(nproc) cores, $THREADS threads, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+for i in $(seq "$RUNS"); do
+  RAYON_NUM_THREADS=$THREADS "$CAIRN" bench generate --model-file "$GGUF" --prompt-file bench/generate_prompt.txt --tokens "$TOKENS" --runs 1 --quant q8-0 --json
+  RAYON_NUM_THREADS=$THREADS "$CAIRN" bench generate --model-file "$GGUF" --prompt-file bench/generate_prompt.txt --tokens "$TOKENS" --runs 1 --quant as-shipped --json
+  "$LLAMA_PY" bench/llama_cpp_generate.py --model-file "$GGUF" --prompt-file bench/generate_prompt.txt --tokens "$TOKENS" --threads "$THREADS" --runs 1
+done

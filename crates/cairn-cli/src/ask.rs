@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use cairn_core::Filter;
 use cairn_llm::{ChatEvent, ChatModel};
-use cairn_rag::answer::{candidates, candidates_for, finish, AskOptions, DO_NOT_KNOW};
+use cairn_rag::answer::{candidates, candidates_for, finish_with, AskOptions, DO_NOT_KNOW};
 use cairn_rag::cite::{says_it_does_not_know, sentences, CitationFilter};
 use cairn_rag::rerank::{ApiReranker, LlmReranker, RerankApi, Reranker};
 use cairn_rag::SearchMode;
@@ -28,6 +28,14 @@ pub struct Args {
     /// Passages given to the model
     #[arg(short, long, default_value_t = 5)]
     k: usize,
+    /// Widen each chosen chunk to its whole section (same document and heading) before the
+    /// context is assembled
+    #[arg(long)]
+    parent_sections: bool,
+    /// Route the question to one of several indexes (repeatable): NAME=DIR or
+    /// NAME=DIR:DESCRIPTION (see `cairn search --help`)
+    #[arg(long, value_name = "NAME=DIR[:DESCRIPTION]")]
+    among: Vec<String>,
     /// Chunks retrieved before selection
     #[arg(long, default_value_t = 30)]
     candidates: usize,
@@ -131,6 +139,9 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&a.mmr.unwrap_or(0.5)) {
         anyhow::bail!("--mmr must be between 0 and 1");
     }
+    let routed = crate::search::route_among(g, &a.among, a.route, a.model.as_deref(), &a.question)?;
+    let collection = routed.as_ref().map(|r| r.1.clone());
+    let g = routed.as_ref().map_or(g, |r| &r.0);
     let built = crate::llm::build(&g.config, a.model.as_deref(), false)?;
     let mut search = crate::search::options(g, a.mode, None)?;
     if let (Some(how), None) = (a.route, a.mode) {
@@ -155,6 +166,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         }),
         min_relevance: a.min_relevance,
         style: crate::llm::prompt_style(&id),
+        parent_sections: a.parent_sections,
         ..AskOptions::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -209,7 +221,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
             .with_context(|| format!("reranking with {}", reranker.name()))?;
         cands.rerank(&ranked);
     }
-    let prepared = finish(&cands, &a.question, &opts, &count);
+    let prepared = finish_with(&cands, &a.question, &opts, &count, Some(&retriever));
     let sources = &prepared.sources;
 
     if !prepared.relevant {
@@ -295,7 +307,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         println!(
             "{}",
             json!({"question": a.question, "answer": answer, "answered": answered, "model": model,
-                "mode": opts.search.mode.as_str(),
+                "mode": opts.search.mode.as_str(), "collection": collection,
                 "sources": srcs, "citations": {"cited": cited_ns, "removed": filter.removed,
                     "verified": verified, "total": citations, "attributed": attributed},
                 "sentences": mapped, "usage": usage, "cost_usd": cost,

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -24,7 +24,7 @@ pub struct Config {
 }
 
 /// `[llm]`: which model answers and the middleware around it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmConfig {
     /// `provider:name`, e.g. `openai:gpt-4o-mini` (like `--model`).
@@ -52,13 +52,13 @@ pub struct LlmConfig {
     pub base_urls: std::collections::HashMap<String, String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexConfig {
     pub path: Option<PathBuf>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChunkingConfig {
     /// Largest chunk in the embedding model's tokens.
@@ -81,7 +81,7 @@ impl Default for ChunkingConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchConfig {
     pub mode: String,
@@ -105,7 +105,7 @@ impl Default for SearchConfig {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelsConfig {
     /// A folder holding the embedding model's files (like `--model-dir`).

@@ -82,6 +82,7 @@ enum ModelsCommand {
     Fetch,
 }
 
+#[derive(Clone)]
 pub struct Globals {
     pub index: PathBuf,
     /// True when the index folder was chosen (flag, environment or config), not defaulted.

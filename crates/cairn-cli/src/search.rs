@@ -42,6 +42,11 @@ pub struct Args {
     /// it); --mode wins
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "rules", value_name = "HOW")]
     route: Option<RouteChoice>,
+    /// Route the query to one of several indexes (repeatable): NAME=DIR or
+    /// NAME=DIR:DESCRIPTION; --route model asks the model, otherwise the name and description
+    /// sharing most words with the query win
+    #[arg(long, value_name = "NAME=DIR[:DESCRIPTION]")]
+    among: Vec<String>,
     /// Print hits as JSON
     #[arg(long)]
     json: bool,
@@ -51,6 +56,79 @@ pub struct Args {
 pub enum RouteChoice {
     Rules,
     Model,
+}
+
+/// Parses `--among` entries.
+fn collections(
+    among: &[String],
+) -> Result<Vec<(cairn_rag::transform::Collection, std::path::PathBuf)>> {
+    among
+        .iter()
+        .map(|e| {
+            let (name, rest) = e.split_once('=').with_context(|| {
+                format!("--among {e:?}: expected NAME=DIR or NAME=DIR:DESCRIPTION")
+            })?;
+            let (dir, description) = match rest.split_once(':') {
+                Some((d, desc)) => (d, desc.to_string()),
+                None => (rest, String::new()),
+            };
+            if name.trim().is_empty() || dir.trim().is_empty() {
+                anyhow::bail!("--among {e:?}: the name and the folder must not be empty");
+            }
+            let dir = std::path::PathBuf::from(dir);
+            if !dir.join("index.sqlite").is_file() {
+                anyhow::bail!(
+                    "--among {e:?}: {} holds no cairn index (run `cairn ingest ... --index {}` first)",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            Ok((
+                cairn_rag::transform::Collection {
+                    name: name.trim().to_string(),
+                    description,
+                },
+                dir,
+            ))
+        })
+        .collect()
+}
+
+/// With `--among`, the index the router picks for `query` (by rules, or by the model with
+/// `--route model`): the globals pointing at it and the collection's name.
+pub fn route_among(
+    g: &Globals,
+    among: &[String],
+    how: Option<RouteChoice>,
+    model: Option<&str>,
+    query: &str,
+) -> Result<Option<(Globals, String)>> {
+    if among.is_empty() {
+        return Ok(None);
+    }
+    let cols = collections(among)?;
+    let list: Vec<cairn_rag::transform::Collection> = cols.iter().map(|c| c.0.clone()).collect();
+    let i = if how == Some(RouteChoice::Model) {
+        let built = crate::llm::build(&g.config, model, false)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(cairn_rag::transform::route_collection_with_model(
+            built.model.as_ref(),
+            query,
+            &list,
+        ))
+        .context("--among with --route model: the model could not pick a collection")?
+    } else {
+        cairn_rag::transform::route_collection(query, &list)
+    };
+    let mut routed = g.clone();
+    routed.index = cols[i].1.clone();
+    routed.index_chosen = true;
+    if !g.quiet {
+        eprintln!("[routed to {} ({})]", cols[i].0.name, cols[i].1.display());
+    }
+    Ok(Some((routed, cols[i].0.name.clone())))
 }
 
 /// The mode a `--route` choice picks for `query`.
@@ -151,6 +229,8 @@ pub fn retriever(g: &Globals, mode: SearchMode) -> Result<Retriever> {
 }
 
 pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
+    let picked = route_among(g, &a.among, a.route, a.model.as_deref(), &a.query)?;
+    let g = picked.as_ref().map_or(g, |r| &r.0);
     let mut opts = options(g, a.mode, a.k)?;
     opts.filter = Filter::parse(&a.filter).context("--filter")?;
     if let Some(w) = a.dense_weight {

@@ -26,6 +26,8 @@ pub struct AskOptions {
     pub min_relevance: f32,
     /// How the question and sources are put to the model.
     pub style: PromptStyle,
+    /// Widen each selected chunk to its whole section (same document and heading path).
+    pub parent_sections: bool,
 }
 
 /// Prompts differ by what the model can follow.
@@ -51,6 +53,7 @@ impl Default for AskOptions {
             budget_tokens: 2000,
             min_relevance: 0.25,
             style: PromptStyle::Full,
+            parent_sections: false,
         }
     }
 }
@@ -242,6 +245,17 @@ pub fn finish(
     opts: &AskOptions,
     count: &dyn Fn(&str) -> usize,
 ) -> Prepared {
+    finish_with(c, question, opts, count, None)
+}
+
+/// [`finish`], with the index to read whole sections from when `opts.parent_sections` is on.
+pub fn finish_with(
+    c: &Candidates,
+    question: &str,
+    opts: &AskOptions,
+    count: &dyn Fn(&str) -> usize,
+    retriever: Option<&Retriever>,
+) -> Prepared {
     let vecs: Vec<&[f32]> = c.vectors.iter().map(Vec::as_slice).collect();
     let order: Vec<usize> = match (opts.mmr, &c.query_vector) {
         (Some(lambda), Some(_)) => {
@@ -261,7 +275,14 @@ pub fn finish(
             p
         })
         .collect();
-    let merged = merge_adjacent(chosen);
+    let merged = match retriever {
+        Some(r) if opts.parent_sections => crate::select::expand_sections(chosen, &|p| {
+            r.searcher
+                .section(&p.doc_id, &p.heading_path)
+                .unwrap_or_default()
+        }),
+        _ => merge_adjacent(chosen),
+    };
     let sources = if c.relevant {
         assemble(&merged, opts.budget_tokens, count)
     } else {
@@ -283,10 +304,11 @@ pub fn prepare(
     opts: &AskOptions,
     count: &dyn Fn(&str) -> usize,
 ) -> Result<Prepared, SearchError> {
-    Ok(finish(
+    Ok(finish_with(
         &candidates(retriever, question, opts)?,
         question,
         opts,
         count,
+        Some(retriever),
     ))
 }

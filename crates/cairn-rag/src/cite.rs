@@ -150,7 +150,7 @@ const STOPWORDS: &[&str] = &[
 
 /// Lower-cased, stemmed content words (Snowball English, as BM25 uses), so "marks" meets
 /// "marked".
-fn content_words(text: &str) -> Vec<String> {
+pub(crate) fn content_words(text: &str) -> Vec<String> {
     static STEMMER: std::sync::OnceLock<rust_stemmers::Stemmer> = std::sync::OnceLock::new();
     let stemmer =
         STEMMER.get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));

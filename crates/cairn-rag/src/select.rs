@@ -136,7 +136,11 @@ pub fn merge_adjacent(mut passages: Vec<Passage>) -> Vec<Passage> {
                         last.end = p.end;
                     }
                 }
-                last.chunk_ids.extend(p.chunk_ids);
+                for id in p.chunk_ids {
+                    if !last.chunk_ids.contains(&id) {
+                        last.chunk_ids.push(id);
+                    }
+                }
                 if p.rank < last.rank {
                     last.rank = p.rank;
                     last.score = p.score;
@@ -150,9 +154,114 @@ pub fn merge_adjacent(mut passages: Vec<Passage>) -> Vec<Passage> {
     out
 }
 
+/// Widens each passage to its whole section (every chunk of its document under the same
+/// heading path, as `section` returns them), then merges what now overlaps. The small-to-big
+/// pattern: match on a precise chunk, give the model the surrounding section.
+pub fn expand_sections(
+    passages: Vec<Passage>,
+    section: &dyn Fn(&Passage) -> Vec<cairn_core::Chunk>,
+) -> Vec<Passage> {
+    let mut out = Vec::with_capacity(passages.len());
+    for p in passages {
+        let chunks = section(&p);
+        if chunks.is_empty() {
+            out.push(p);
+            continue;
+        }
+        let mut pieces: Vec<(usize, usize, &str, Option<&str>)> = chunks
+            .iter()
+            .map(|c| (c.start, c.end, c.text.as_str(), Some(c.id.as_str())))
+            .collect();
+        pieces.push((p.start, p.end, p.text.as_str(), None));
+        pieces.sort_by_key(|x| (x.0, std::cmp::Reverse(x.1)));
+        let mut q = p.clone();
+        q.start = pieces[0].0;
+        q.end = pieces[0].0;
+        q.text = String::new();
+        for (start, end, text, id) in pieces {
+            if start >= q.end {
+                if !q.text.is_empty() {
+                    // A gap between chunks is whitespace the chunker dropped.
+                    q.text.push_str(if start > q.end { "\n\n" } else { "" });
+                }
+                q.text.push_str(text);
+                q.end = end;
+            } else if end > q.end {
+                if let Some(tail) = text.get(q.end - start..) {
+                    q.text.push_str(tail);
+                    q.end = end;
+                }
+            }
+            if let Some(id) = id {
+                if !q.chunk_ids.iter().any(|c| c == id) {
+                    q.chunk_ids.push(id.to_string());
+                }
+            }
+        }
+        out.push(q);
+    }
+    merge_adjacent(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sections_widen_passages_and_merge_what_overlaps() {
+        let chunk = |id: &str, start: usize, text: &str| cairn_core::Chunk {
+            id: id.into(),
+            doc_id: "d".into(),
+            ordinal: 0,
+            text: text.into(),
+            start,
+            end: start + text.len(),
+            heading_path: vec!["H".into()],
+            context: String::new(),
+            metadata: Default::default(),
+        };
+        // Section text: "One two. Three four. Five six." with chunks overlapping by a word.
+        let section = vec![
+            chunk("d#0", 0, "One two."),
+            chunk("d#1", 4, "two. Three four."),
+            chunk("d#2", 21, "Five six."),
+        ];
+        let hit = Passage {
+            doc_id: "d".into(),
+            source: "d.md".into(),
+            title: None,
+            heading_path: vec!["H".into()],
+            start: 4,
+            end: 20,
+            text: "two. Three four.".into(),
+            chunk_ids: vec!["d#1".into()],
+            rank: 2,
+            score: 0.5,
+            page: None,
+        };
+        let other = Passage {
+            doc_id: "e".into(),
+            start: 0,
+            end: 3,
+            text: "abc".into(),
+            chunk_ids: vec!["e#0".into()],
+            rank: 1,
+            ..hit.clone()
+        };
+        let out = expand_sections(vec![hit.clone(), other.clone(), hit], &|p| {
+            if p.doc_id == "d" {
+                section.clone()
+            } else {
+                Vec::new()
+            }
+        });
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].text, "abc");
+        assert_eq!(out[1].text, "One two. Three four.\n\nFive six.");
+        assert_eq!((out[1].start, out[1].end), (0, 30));
+        assert_eq!(out[1].chunk_ids, vec!["d#1", "d#0", "d#2"]);
+        assert_eq!(out[1].rank, 2);
+    }
 
     #[test]
     fn mmr_with_given_relevance() {

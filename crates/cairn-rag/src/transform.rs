@@ -182,6 +182,69 @@ pub async fn route_with_model(model: &dyn ChatModel, query: &str) -> Result<Sear
     Ok(parse_route(&reply).unwrap_or_else(|| route(query)))
 }
 
+/// One index a question can be routed to, with what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collection {
+    pub name: String,
+    pub description: String,
+}
+
+/// Routes by rules: the collection whose name and description share the most (stemmed)
+/// content words with the query; the first one on a tie or when nothing matches.
+pub fn route_collection(query: &str, collections: &[Collection]) -> usize {
+    let q: std::collections::HashSet<String> =
+        crate::cite::content_words(query).into_iter().collect();
+    let mut best = (0usize, 0usize);
+    for (i, c) in collections.iter().enumerate() {
+        let words: std::collections::HashSet<String> =
+            crate::cite::content_words(&format!("{} {}", c.name, c.description))
+                .into_iter()
+                .collect();
+        let hits = q.intersection(&words).count();
+        if hits > best.1 {
+            best = (i, hits);
+        }
+    }
+    best.0
+}
+
+/// Routes by asking the model which collection should answer; an unclear reply falls back
+/// to the rules.
+pub async fn route_collection_with_model(
+    model: &dyn ChatModel,
+    query: &str,
+    collections: &[Collection],
+) -> Result<usize, LlmError> {
+    let list: Vec<String> = collections
+        .iter()
+        .map(|c| format!("- {}: {}", c.name, c.description))
+        .collect();
+    let mut r = ChatRequest::new(vec![
+        Message::system(format!(
+            "Pick the collection that can answer the question. Reply with its name only.\n\nCollections:\n{}",
+            list.join("\n")
+        )),
+        Message::user(query.trim().to_string()),
+    ]);
+    r.temperature = Some(0.0);
+    r.max_output_tokens = Some(10);
+    let reply = model.chat(&r).await?.text();
+    Ok(parse_collection(&reply, collections)
+        .unwrap_or_else(|| route_collection(query, collections)))
+}
+
+/// The one collection a reply names (whole word, any case); `None` for none or several.
+pub fn parse_collection(reply: &str, collections: &[Collection]) -> Option<usize> {
+    let words: Vec<String> = reply
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .map(str::to_lowercase)
+        .collect();
+    let named: Vec<usize> = (0..collections.len())
+        .filter(|&i| words.contains(&collections[i].name.to_lowercase()))
+        .collect();
+    (named.len() == 1).then(|| named[0])
+}
+
 /// `keyword` → BM25, `semantic` → hybrid, anything else → `None`.
 pub fn parse_route(reply: &str) -> Option<SearchMode> {
     let r = reply.to_ascii_lowercase();
@@ -208,6 +271,31 @@ mod tests {
             ]
         );
         assert_eq!(parse_variants(reply, "q", 1).len(), 1);
+    }
+
+    #[test]
+    fn collections_are_routed_by_shared_words_or_by_the_model_reply() {
+        let cols = vec![
+            Collection {
+                name: "recipes".into(),
+                description: "cooking, baking bread, kitchen knives".into(),
+            },
+            Collection {
+                name: "code".into(),
+                description: "source code: Rust functions, retries, backoff".into(),
+            },
+        ];
+        assert_eq!(route_collection("how do I bake sourdough bread?", &cols), 0);
+        assert_eq!(
+            route_collection("where is the retry backoff function?", &cols),
+            1
+        );
+        // Nothing in common: the first collection.
+        assert_eq!(route_collection("tides and the moon", &cols), 0);
+        assert_eq!(parse_collection("Code", &cols), Some(1));
+        assert_eq!(parse_collection("The answer is: recipes.", &cols), Some(0));
+        assert_eq!(parse_collection("recipes or code", &cols), None);
+        assert_eq!(parse_collection("unsure", &cols), None);
     }
 
     #[test]

@@ -302,6 +302,52 @@ impl Searcher {
         &self.docs[self.chunk_doc[pos as usize] as usize].id
     }
 
+    /// The chunks of a document under exactly this heading path (its section), in order: what
+    /// parent-section expansion widens a retrieved chunk to.
+    pub fn section(&self, doc_id: &str, heading_path: &[String]) -> Result<Vec<Chunk>, StoreError> {
+        let err = self.index.sql_err();
+        let mut stmt = self
+            .index
+            .conn
+            .prepare_cached(
+                "SELECT id, ordinal, text, start, end, heading_path, context FROM chunks \
+                 WHERE doc_id = ?1 ORDER BY ordinal",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map(params![doc_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(&err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, ordinal, text, start, end, heading, context) = row.map_err(&err)?;
+            let path: Vec<String> = serde_json::from_str(&heading).unwrap_or_default();
+            if path == heading_path {
+                out.push(Chunk {
+                    id,
+                    doc_id: doc_id.to_string(),
+                    ordinal,
+                    text,
+                    start: start as usize,
+                    end: end as usize,
+                    heading_path: path,
+                    context,
+                    metadata: Default::default(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads a chunk and its document from SQLite.
     pub fn chunk(&self, pos: u32) -> Result<(Chunk, StoredDoc), StoreError> {
         let pk = self.pks[pos as usize];

@@ -28,6 +28,11 @@ pub struct Args {
     /// Passages given to the model
     #[arg(short, long, default_value_t = 5)]
     k: usize,
+    /// How the question and sources are put to the model: full instructions, or the compact
+    /// prompt with a worked example for small models (and cairn's citation attribution)
+    /// [default: compact for local models, full otherwise]
+    #[arg(long, value_enum)]
+    prompt: Option<PromptChoice>,
     /// Widen each chosen chunk to its whole section (same document and heading) before the
     /// context is assembled
     #[arg(long)]
@@ -70,6 +75,12 @@ pub struct Args {
     /// Print the answer, sources, citations and per-sentence sources as JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PromptChoice {
+    Full,
+    Compact,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -165,7 +176,11 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
             2000
         }),
         min_relevance: a.min_relevance,
-        style: crate::llm::prompt_style(&id),
+        style: match a.prompt {
+            Some(PromptChoice::Full) => cairn_rag::answer::PromptStyle::Full,
+            Some(PromptChoice::Compact) => cairn_rag::answer::PromptStyle::Compact,
+            None => crate::llm::prompt_style(&id),
+        },
         parent_sections: a.parent_sections,
         ..AskOptions::default()
     };

@@ -279,7 +279,14 @@ impl Session {
         req.temperature = Some(0.0);
         req.max_output_tokens = Some(100);
         let r = self.model.chat(&req).await?.text();
-        let r = r.trim().trim_matches('"').trim();
+        // The question is the first line; small models add more after it.
+        let r = r
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .trim_matches('"')
+            .trim();
         Ok(if r.is_empty() {
             question
         } else {
@@ -302,19 +309,50 @@ impl Session {
         }
         let before = self.ledger.last_id().unwrap_or(i64::MAX);
         let mut req = prepared.request.clone();
-        // Earlier turns (without their sources) sit between the instructions and the question.
-        let earlier: Vec<Message> = history[..history.len() - 1]
-            .iter()
-            .filter(|m| m.role != cairn_llm::Role::System)
-            .cloned()
-            .collect();
-        req.messages.splice(1..1, earlier);
-        req.temperature = self.args.temperature;
-        req.max_output_tokens = self.args.max_tokens;
+        let compact = rag.opts.style == cairn_rag::answer::PromptStyle::Compact;
+        if !compact {
+            // Earlier turns (without their sources) sit between the instructions and the
+            // question. A small local model gets the standalone question alone: earlier turns
+            // only pull it off the worked example.
+            let earlier: Vec<Message> = history[..history.len() - 1]
+                .iter()
+                .filter(|m| m.role != cairn_llm::Role::System)
+                .cloned()
+                .collect();
+            req.messages.splice(1..1, earlier);
+        }
+        if self.args.temperature.is_some() {
+            req.temperature = self.args.temperature;
+        }
+        if self.args.max_tokens.is_some() {
+            req.max_output_tokens = self.args.max_tokens;
+        }
         let stream = self.model.stream(&req).await?;
         let (answer, filter, resp) =
-            crate::ask::stream_cited(stream, prepared.sources.len(), true).await?;
-        for n in &filter.cited {
+            crate::ask::stream_cited(stream, prepared.sources.len(), !compact).await?;
+        let answer = if compact {
+            let texts: Vec<(usize, &str)> = prepared
+                .sources
+                .iter()
+                .map(|s| (s.n, s.passage.text.as_str()))
+                .collect();
+            let (a, _) =
+                cairn_rag::cite::attribute(&answer, cairn_rag::answer::COMPACT_SENTENCES, &texts);
+            println!("{a}");
+            a
+        } else {
+            answer
+        };
+        let mut cited: Vec<usize> = Vec::new();
+        for n in cairn_rag::cite::sentences(&answer)
+            .iter()
+            .flat_map(|s| s.sources.clone())
+        {
+            if !cited.contains(&n) {
+                cited.push(n);
+            }
+        }
+        for n in &cited {
             if let Some(s) = prepared.sources.iter().find(|s| s.n == *n) {
                 println!(
                     "  [{}] {} (bytes {}–{})",

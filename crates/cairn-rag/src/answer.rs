@@ -121,6 +121,8 @@ pub fn prompt_styled(question: &str, sources: &[Source], style: PromptStyle) -> 
         ]);
         req.stop = vec!["\n[".into(), "\n\n".into(), "\nQuestion:".into()];
         req.max_output_tokens = Some(96);
+        // Greedy: sampling only adds noise to a model this small.
+        req.temperature = Some(0.0);
         return req;
     }
     ChatRequest::new(vec![

@@ -14,17 +14,7 @@ fn ask(
     ledger: &std::path::Path,
     args: &[&str],
 ) -> (i32, String, String) {
-    let mut c = common::cairn();
-    for v in [
-        "OPENAI_API_KEY",
-        "ANTHROPIC_API_KEY",
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "OLLAMA_HOST",
-        "CAIRN_LLM_MODEL",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = common::cairn_no_provider();
     c.env("OPENAI_BASE_URL", mock.base_for("openai"))
         .env("CAIRN_LEDGER", ledger);
     c.arg("--index").arg(index).arg("ask").args(args);
@@ -41,14 +31,7 @@ async fn ask_checks_citations_and_maps_sentences() {
     let dir = tempfile::tempdir().unwrap();
     let index = dir.path().join("idx");
     let ledger = dir.path().join("ledger.sqlite");
-    let (code, _, err) = common::run(&[
-        "ingest",
-        common::samples().to_str().unwrap(),
-        "--index",
-        index.to_str().unwrap(),
-        "-q",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    common::ingest(&common::samples(), &index, &[]);
     let mock = Llmock::start().await;
     let reply = "Hybrid search fuses dense and BM25 rankings [1]. It also relies on magic [9].";
     mock.scenario(json!([{"type": "reply", "text": reply, "times": 2}]))
@@ -384,27 +367,9 @@ async fn ask_checks_citations_and_maps_sentences() {
 fn ask_offline_answers_with_a_verified_citation() {
     let dir = tempfile::tempdir().unwrap();
     let index = dir.path().join("idx");
-    let (code, _, err) = common::run(&[
-        "ingest",
-        common::samples().to_str().unwrap(),
-        "--index",
-        index.to_str().unwrap(),
-        "-q",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    common::ingest(&common::samples(), &index, &[]);
     let run = |json: bool| {
-        let mut c = common::cairn();
-        for v in [
-            "OPENAI_API_KEY",
-            "OPENAI_BASE_URL",
-            "ANTHROPIC_API_KEY",
-            "GEMINI_API_KEY",
-            "GOOGLE_API_KEY",
-            "OLLAMA_HOST",
-            "CAIRN_LLM_MODEL",
-        ] {
-            c.env_remove(v);
-        }
+        let mut c = common::cairn_no_provider();
         c.env("CAIRN_LEDGER", dir.path().join("ledger.sqlite"))
             .current_dir(dir.path())
             .arg("--index")

@@ -13,21 +13,7 @@ use support::Llmock;
 
 /// A `cairn` command with only the given provider variables set, a private ledger and cache.
 fn cairn(mock: &Llmock, ledger: &std::path::Path, vars: &[(&str, String)]) -> Command {
-    let mut c = common::cairn();
-    for v in [
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "ANTHROPIC_API_KEY",
-        "ANTHROPIC_BASE_URL",
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "GOOGLE_GEMINI_BASE_URL",
-        "OLLAMA_HOST",
-        "CAIRN_LLM_MODEL",
-        "CAIRN_LLM_CACHE",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = common::cairn_no_provider();
     c.env("CAIRN_LEDGER", ledger);
     c.env("CAIRN_CACHE_DIR", ledger.parent().unwrap().join("cache"));
     c.env("OPENAI_BASE_URL", mock.base_for("openai"));
@@ -66,18 +52,7 @@ fn chat(mock: &Llmock, ledger: &std::path::Path, args: &[&str]) -> (i32, String,
 #[test]
 fn nothing_configured_answers_offline_and_says_how_to_configure() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = common::cairn();
-    for v in [
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "ANTHROPIC_API_KEY",
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "OLLAMA_HOST",
-        "CAIRN_LLM_MODEL",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = common::cairn_no_provider();
     c.env("CAIRN_LEDGER", dir.path().join("l.sqlite"))
         .current_dir(dir.path());
     let (code, out_text, err) = out(

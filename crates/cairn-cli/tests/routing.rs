@@ -7,26 +7,13 @@ mod support;
 
 use serde_json::{json, Value};
 
-fn ingest(src: &std::path::Path, index: &std::path::Path, extra: &[&str]) {
-    let mut args = vec![
-        "ingest",
-        src.to_str().unwrap(),
-        "--index",
-        index.to_str().unwrap(),
-        "-q",
-    ];
-    args.extend_from_slice(extra);
-    let (code, _, err) = common::run(&args);
-    assert_eq!(code, 0, "{err}");
-}
-
 #[test]
 fn search_routes_among_indexes_by_their_descriptions() {
     let dir = tempfile::tempdir().unwrap();
     let kitchen = dir.path().join("kitchen");
     let tech = dir.path().join("tech");
-    ingest(&common::samples().join("kitchen"), &kitchen, &[]);
-    ingest(&common::samples().join("tech"), &tech, &[]);
+    common::ingest(&common::samples().join("kitchen"), &kitchen, &[]);
+    common::ingest(&common::samples().join("tech"), &tech, &[]);
     let among = [
         format!(
             "kitchen={}:cooking, baking bread, coffee, knives",
@@ -88,7 +75,7 @@ async fn ask_widens_chunks_to_their_section() {
     long.push_str("The fog signal had to sound every thirty seconds in poor visibility.\n\n## Pay\n\nKeepers were paid monthly.\n");
     std::fs::write(docs.join("keepers.md"), &long).unwrap();
     let index = dir.path().join("idx");
-    ingest(
+    common::ingest(
         &docs,
         &index,
         &["--chunk-tokens", "48", "--chunk-overlap", "0"],
@@ -100,17 +87,7 @@ async fn ask_widens_chunks_to_their_section() {
     )
     .await;
     let ask = |extra: &[&str]| {
-        let mut c = common::cairn();
-        for v in [
-            "OPENAI_API_KEY",
-            "ANTHROPIC_API_KEY",
-            "GEMINI_API_KEY",
-            "GOOGLE_API_KEY",
-            "OLLAMA_HOST",
-            "CAIRN_LLM_MODEL",
-        ] {
-            c.env_remove(v);
-        }
+        let mut c = common::cairn_no_provider();
         c.env("OPENAI_BASE_URL", mock.base_for("openai"))
             .env("CAIRN_LEDGER", dir.path().join("ledger.sqlite"))
             .arg("--index")

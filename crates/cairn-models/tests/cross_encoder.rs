@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use cairn_models::{BertCrossEncoder, ModelFile, ModelSpec, ResolvedModel, Source};
+use cairn_models::{BertCrossEncoder, ModelSpec, ResolvedModel, Source};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use tokenizers::models::wordpiece::WordPiece;
@@ -170,28 +170,11 @@ fn build_model(dir: &Path) {
     std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
 }
 
+/// The local reranker's spec (unpinned config, tokenizer and weights) under a test name.
 const SPEC: ModelSpec = ModelSpec {
     name: "tiny-cross-encoder",
-    hf_repo: "none/none",
-    hf_revision: "main",
-    pypi_package: "",
-    pypi_version: "",
-    wheel_dir: "",
-    files: &[
-        ModelFile {
-            name: "config.json",
-            sha256: "",
-        },
-        ModelFile {
-            name: "tokenizer.json",
-            sha256: "",
-        },
-        ModelFile {
-            name: "model.safetensors",
-            sha256: "",
-        },
-    ],
     max_seq_len: 64,
+    ..cairn_models::MS_MARCO_MINILM_L6_V2
 };
 
 /// candle-transformers' BERT plus the head, computed with candle ops.

@@ -10,6 +10,30 @@ pub fn cairn() -> Command {
     c
 }
 
+/// Every variable that configures a language model: tests remove them all, then set what
+/// they mean to use, so the developer's own keys never leak into a test.
+pub const PROVIDER_VARS: &[&str] = &[
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
+    "OLLAMA_HOST",
+    "OLLAMA_API_KEY",
+    "CAIRN_LLM_MODEL",
+];
+
+/// `cairn` with no language model configured (see [`PROVIDER_VARS`]).
+pub fn cairn_no_provider() -> Command {
+    let mut c = cairn();
+    for v in PROVIDER_VARS {
+        c.env_remove(v);
+    }
+    c
+}
+
 /// Runs cairn with `args`, returning (exit code, stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let out: Output = cairn().args(args).output().expect("run cairn");
@@ -47,4 +71,18 @@ pub fn scifact() -> PathBuf {
 
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// Ingests `src` into `index` quietly (with `extra` flags), asserting success.
+pub fn ingest(src: &Path, index: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "ingest",
+        src.to_str().unwrap(),
+        "--index",
+        index.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
 }

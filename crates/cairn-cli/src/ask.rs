@@ -269,11 +269,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     // A small local model's answer is trimmed to its first distinct sentences, and sentences
     // it left uncited get the source that supports them (marked as attributed).
     let (answer, attributed) = if compact {
-        let texts: Vec<(usize, &str)> = sources
-            .iter()
-            .map(|s| (s.n, s.passage.text.as_str()))
-            .collect();
-        cairn_rag::cite::attribute(&answer, cairn_rag::answer::COMPACT_SENTENCES, &texts)
+        cairn_rag::answer::attribute_compact(&answer, sources)
     } else {
         (answer, 0)
     };
@@ -285,12 +281,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     let answered = !says_it_does_not_know(&answer);
     let (model, cost, _) = crate::llm::served(&built.ledger, before, &id);
     let mut mapped = sentences(&answer);
-    let mut cited_ns: Vec<usize> = Vec::new();
-    for n in mapped.iter().flat_map(|s| &s.sources) {
-        if !cited_ns.contains(n) {
-            cited_ns.push(*n);
-        }
-    }
+    let cited_ns = cairn_rag::cite::cited_numbers(&mapped);
     let cited: Vec<&cairn_rag::context::Source> = cited_ns
         .iter()
         .filter_map(|n| sources.iter().find(|s| s.n == *n))
@@ -299,7 +290,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         sources
             .iter()
             .find(|s| s.n == n)
-            .map(|s| s.passage.text.clone())
+            .map(|s| s.passage.text.as_str())
     });
     let verified = mapped
         .iter()
@@ -333,13 +324,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if !cited.is_empty() {
         println!("\nSources:");
         for s in &cited {
-            println!(
-                "  [{}] {} (bytes {}–{})",
-                s.n,
-                s.location(),
-                s.passage.start,
-                s.passage.end
-            );
+            println!("{}", s.cited_line());
         }
     }
     if !g.quiet {

@@ -41,10 +41,7 @@ pub fn run(a: GenerateArgs) -> Result<ExitCode> {
     let path = match a.model_file {
         Some(p) => p,
         None => {
-            let r = cairn_models::Resolver {
-                explicit_dir: None,
-                ..cairn_models::Resolver::from_env()
-            };
+            let r = cairn_models::Resolver::from_env_with_dir_var(None);
             r.resolve(&cairn_models::SMOLLM2_135M_INSTRUCT)?
                 .file(cairn_models::SMOLLM2_FILE)
         }

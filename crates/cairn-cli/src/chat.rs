@@ -331,36 +331,15 @@ impl Session {
         let (answer, filter, resp) =
             crate::ask::stream_cited(stream, prepared.sources.len(), !compact).await?;
         let answer = if compact {
-            let texts: Vec<(usize, &str)> = prepared
-                .sources
-                .iter()
-                .map(|s| (s.n, s.passage.text.as_str()))
-                .collect();
-            let (a, _) =
-                cairn_rag::cite::attribute(&answer, cairn_rag::answer::COMPACT_SENTENCES, &texts);
+            let (a, _) = cairn_rag::answer::attribute_compact(&answer, &prepared.sources);
             println!("{a}");
             a
         } else {
             answer
         };
-        let mut cited: Vec<usize> = Vec::new();
-        for n in cairn_rag::cite::sentences(&answer)
-            .iter()
-            .flat_map(|s| s.sources.clone())
-        {
-            if !cited.contains(&n) {
-                cited.push(n);
-            }
-        }
-        for n in &cited {
-            if let Some(s) = prepared.sources.iter().find(|s| s.n == *n) {
-                println!(
-                    "  [{}] {} (bytes {}–{})",
-                    s.n,
-                    s.location(),
-                    s.passage.start,
-                    s.passage.end
-                );
+        for n in cairn_rag::cite::cited_numbers(&cairn_rag::cite::sentences(&answer)) {
+            if let Some(s) = prepared.sources.iter().find(|s| s.n == n) {
+                println!("{}", s.cited_line());
             }
         }
         if !quiet {

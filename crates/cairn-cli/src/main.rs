@@ -156,10 +156,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 m.dir.display()
             );
             // The generator has its own folder: `--model-dir` names the embedder's.
-            let resolver = cairn_models::Resolver {
-                explicit_dir: None,
-                ..cairn_models::Resolver::from_env()
-            };
+            let resolver = cairn_models::Resolver::from_env_with_dir_var(None);
             let spec = cairn_models::SMOLLM2_135M_INSTRUCT;
             let m = resolver.resolve(&spec)?;
             println!("{} ({}): {}", spec.name, m.source, m.dir.display());

@@ -44,10 +44,7 @@ pub fn load_embedder(model_dir: Option<&Path>, quiet: bool) -> Result<Loaded> {
 /// The local reranker: `CAIRN_RERANKER_DIR` when set, else the cache or the hub.
 pub fn load_cross_encoder() -> Result<Arc<cairn_models::BertCrossEncoder>> {
     let spec = cairn_models::MS_MARCO_MINILM_L6_V2;
-    let resolver = Resolver {
-        explicit_dir: std::env::var_os("CAIRN_RERANKER_DIR").map(Into::into),
-        ..Resolver::from_env()
-    };
+    let resolver = Resolver::from_env_with_dir_var(Some("CAIRN_RERANKER_DIR"));
     let resolved = resolver.resolve(&spec)?;
     let model = cairn_models::BertCrossEncoder::load(&resolved, &spec)
         .with_context(|| format!("loading the reranker {}", resolved.dir.display()))?;

@@ -109,10 +109,7 @@ pub fn route_among(
     let cols = collections(among)?;
     let list: Vec<cairn_rag::transform::Collection> = cols.iter().map(|c| c.0.clone()).collect();
     let i = if how == Some(RouteChoice::Model) {
-        let built = crate::llm::build(&g.config, model, false)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let (built, rt) = model_call(g, model)?;
         rt.block_on(cairn_rag::transform::route_collection_with_model(
             built.model.as_ref(),
             query,
@@ -131,6 +128,19 @@ pub fn route_among(
     Ok(Some((routed, cols[i].0.name.clone())))
 }
 
+/// The configured model stack and a runtime to call it on, for one model call made from
+/// synchronous command code (routing, query expansion).
+fn model_call(
+    g: &Globals,
+    model: Option<&str>,
+) -> Result<(crate::llm::Built, tokio::runtime::Runtime)> {
+    let built = crate::llm::build(&g.config, model, false)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok((built, rt))
+}
+
 /// The mode a `--route` choice picks for `query`.
 pub fn routed(
     g: &Globals,
@@ -141,10 +151,7 @@ pub fn routed(
     Ok(match how {
         RouteChoice::Rules => cairn_rag::transform::route(query),
         RouteChoice::Model => {
-            let built = crate::llm::build(&g.config, model, false)?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let (built, rt) = model_call(g, model)?;
             rt.block_on(cairn_rag::transform::route_with_model(
                 built.model.as_ref(),
                 query,
@@ -184,10 +191,7 @@ pub fn plans(
             dense: query.to_string(),
         }]);
     }
-    let built = crate::llm::build(&g.config, model, false)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let (built, rt) = model_call(g, model)?;
     rt.block_on(cairn_rag::transform::plan(
         built.model.as_ref(),
         query,
@@ -250,20 +254,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         r.search(&a.query, &opts)?
     } else {
         let plans = plans(g, a.model.as_deref(), a.expand, &a.query)?;
-        let scored = cairn_rag::transform::rank_plans(&r, &plans, &opts)?;
-        let mut hits = Vec::new();
-        for (i, s) in scored.into_iter().enumerate() {
-            let (chunk, doc) = r.searcher.chunk(s.pos)?;
-            hits.push(cairn_core::Hit {
-                rank: i + 1,
-                score: s.score,
-                scores: s.scores,
-                chunk,
-                source: doc.source,
-                title: doc.title,
-            });
-        }
-        hits
+        r.hits(cairn_rag::transform::rank_plans(&r, &plans, &opts)?)?
     };
     if a.json {
         println!(

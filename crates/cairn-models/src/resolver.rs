@@ -87,6 +87,13 @@ pub struct Resolver {
 impl Resolver {
     /// Reads `CAIRN_MODEL_DIR`, `CAIRN_CACHE_DIR`, `HF_HUB_OFFLINE` and `CAIRN_PIP`.
     pub fn from_env() -> Self {
+        Self::from_env_with_dir_var(Some("CAIRN_MODEL_DIR"))
+    }
+
+    /// [`Resolver::from_env`] with the explicit folder read from `dir_var` instead: each
+    /// model has its own (`CAIRN_MODEL_DIR` names the embedder's, `CAIRN_RERANKER_DIR` the
+    /// reranker's), and `None` has no folder (the generator).
+    pub fn from_env_with_dir_var(dir_var: Option<&str>) -> Self {
         let cache_dir = std::env::var_os("CAIRN_CACHE_DIR")
             .map(PathBuf::from)
             .or_else(|| dirs::cache_dir().map(|d| d.join("cairn")))
@@ -99,7 +106,7 @@ impl Resolver {
             .map(|s| s.split_whitespace().map(String::from).collect())
             .unwrap_or_else(|_| vec!["python3".into(), "-m".into(), "pip".into()]);
         Resolver {
-            explicit_dir: std::env::var_os("CAIRN_MODEL_DIR").map(PathBuf::from),
+            explicit_dir: dir_var.and_then(std::env::var_os).map(PathBuf::from),
             cache_dir,
             offline_hub,
             pip,

@@ -6,10 +6,7 @@ use std::sync::OnceLock;
 use cairn_models::{GenerateParams, GgufChat, Requantize, Resolver, Stop};
 
 fn model_path() -> std::path::PathBuf {
-    let r = Resolver {
-        explicit_dir: None,
-        ..Resolver::from_env()
-    };
+    let r = Resolver::from_env_with_dir_var(None);
     r.resolve(&cairn_models::SMOLLM2_135M_INSTRUCT)
         .expect("SmolLM2 resolves (scripts/test runs `cairn models fetch` first)")
         .file(cairn_models::SMOLLM2_FILE)

@@ -88,6 +88,16 @@ const COMPACT_EXAMPLE: (&str, &str) = (
 /// Sentences a compact answer keeps: small models repeat themselves after that.
 pub const COMPACT_SENTENCES: usize = 2;
 
+/// A compact-style answer trimmed and its citations attributed against the sources
+/// ([`crate::cite::attribute`]); returns the answer and how many sentences were attributed.
+pub fn attribute_compact(answer: &str, sources: &[Source]) -> (String, usize) {
+    let texts: Vec<(usize, &str)> = sources
+        .iter()
+        .map(|s| (s.n, s.passage.text.as_str()))
+        .collect();
+    crate::cite::attribute(answer, COMPACT_SENTENCES, &texts)
+}
+
 /// The chat request for a question over numbered sources.
 pub fn prompt(question: &str, sources: &[Source]) -> ChatRequest {
     prompt_styled(question, sources, PromptStyle::Full)

@@ -127,6 +127,17 @@ pub struct CitedSentence {
     pub support: Vec<Support>,
 }
 
+/// The source numbers the sentences cite, each once, in order of first citation.
+pub fn cited_numbers(sentences: &[CitedSentence]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for &n in sentences.iter().flat_map(|s| &s.sources) {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
 /// Lexical support of a sentence by one cited source.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Support {
@@ -173,13 +184,13 @@ pub fn support_score(sentence: &str, source: &str) -> f32 {
 
 /// Checks each sentence's citations against the cited sources' text: a citation verifies when
 /// the source holds most of the sentence's content words. `text_of(n)` is source `n`'s text.
-pub fn verify(sentences: &mut [CitedSentence], text_of: &dyn Fn(usize) -> Option<String>) {
+pub fn verify<'a>(sentences: &mut [CitedSentence], text_of: &dyn Fn(usize) -> Option<&'a str>) {
     for s in sentences {
         s.support = s
             .sources
             .iter()
             .map(|&n| {
-                let score = text_of(n).map_or(0.0, |t| support_score(&s.text, &t));
+                let score = text_of(n).map_or(0.0, |t| support_score(&s.text, t));
                 Support {
                     source: n,
                     score,
@@ -417,7 +428,7 @@ mod tests {
             "Hikers build and follow cairns to mark a trail where the ground is bare rock.",
             "Do not knock down cairns, since in fog they may be the only guide back for walkers.",
         ];
-        verify(&mut s, &|n| texts.get(n - 1).map(|t| t.to_string()));
+        verify(&mut s, &|n| texts.get(n - 1).copied());
         // 8 content words; all but "over" are in source 1.
         assert!(
             s[0].support[0].verified && s[0].support[0].score == 0.875,
@@ -431,7 +442,7 @@ mod tests {
         assert!(!s[2].support[0].verified);
         // A source that does not exist supports nothing.
         let mut t = sentences("Cairns [9].");
-        verify(&mut t, &|n| texts.get(n - 1).map(|t| t.to_string()));
+        verify(&mut t, &|n| texts.get(n - 1).copied());
         assert!(!t[0].support[0].verified);
     }
 

@@ -30,6 +30,17 @@ impl Source {
     }
 
     /// The block the prompt shows for this source.
+    /// The line that lists a cited source under an answer.
+    pub fn cited_line(&self) -> String {
+        format!(
+            "  [{}] {} (bytes {}–{})",
+            self.n,
+            self.location(),
+            self.passage.start,
+            self.passage.end
+        )
+    }
+
     pub fn block(&self) -> String {
         format!(
             "[{}] {}\n{}\n",

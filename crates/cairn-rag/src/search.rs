@@ -215,7 +215,12 @@ impl Retriever {
 
     /// Full hits with chunk text and document metadata.
     pub fn search(&self, query: &str, opts: &SearchOptions) -> Result<Vec<Hit>, SearchError> {
-        self.rank(query, opts)?
+        self.hits(self.rank(query, opts)?)
+    }
+
+    /// Ranked positions read back as full hits, ranks numbered from 1 in the given order.
+    pub fn hits(&self, scored: Vec<Scored>) -> Result<Vec<Hit>, SearchError> {
+        scored
             .into_iter()
             .enumerate()
             .map(|(i, s)| {

@@ -65,10 +65,7 @@ pub fn shared(name: &str) -> Result<Arc<GgufChat>, LlmError> {
 fn load(name: &str) -> Result<Arc<GgufChat>, LlmError> {
     let path = if name == DEFAULT_MODEL || name == "smollm2" {
         // The generator's own resolver: `CAIRN_MODEL_DIR` names the embedder's folder.
-        let resolver = Resolver {
-            explicit_dir: None,
-            ..Resolver::from_env()
-        };
+        let resolver = Resolver::from_env_with_dir_var(None);
         let got = resolver
             .resolve(&cairn_models::SMOLLM2_135M_INSTRUCT)
             .map_err(|e| LlmError::Local {

@@ -147,18 +147,18 @@ impl Bm25Index {
             b: f32::from_bits(r.u32()?),
         };
         let n = r.u32()? as usize;
-        let mut doc_len = Vec::with_capacity(n);
+        let mut doc_len = Vec::with_capacity(n.min(r.remaining() / 4));
         for _ in 0..n {
             doc_len.push(r.u32()?);
         }
         let total_len = doc_len.iter().map(|&l| l as u64).sum();
         let nt = r.u32()? as usize;
-        let mut terms = HashMap::with_capacity(nt);
-        let mut postings = Vec::with_capacity(nt);
+        let mut terms = HashMap::with_capacity(nt.min(r.remaining() / 8));
+        let mut postings = Vec::with_capacity(nt.min(r.remaining() / 8));
         for id in 0..nt {
             let t = std::str::from_utf8(r.bytes()?).ok()?.to_string();
             let len = r.u32()? as usize;
-            let mut list = Vec::with_capacity(len);
+            let mut list = Vec::with_capacity(len.min(r.remaining() / 8));
             for _ in 0..len {
                 let p = r.u32()?;
                 let tf = r.u32()?;

@@ -61,6 +61,10 @@ impl<'a> Reader<'a> {
                 .collect(),
         )
     }
+    /// Bytes not read yet (to bound allocations by what the file can hold).
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.at
+    }
     pub fn is_at_end(&self) -> bool {
         self.at == self.buf.len()
     }

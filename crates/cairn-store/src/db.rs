@@ -3,7 +3,7 @@
 
 use crate::error::StoreError;
 use cairn_core::{Chunk, Document, Metadata};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -41,9 +41,22 @@ pub struct StoredDoc {
     pub metadata: Metadata,
 }
 
+/// How a reader's SQLite connection is opened. Readers never write SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// `mode=ro`: read-only, and sees each batch a writer commits.
+    ReadOnly,
+    /// `mode=ro&immutable=1`: the folder cannot be written, so SQLite cannot create the `-shm`
+    /// file WAL readers coordinate through. The file is read without locks and nothing is
+    /// written; a writer with other permissions is not seen until the index is reopened.
+    Immutable,
+}
+
 pub struct Index {
     pub(crate) dir: PathBuf,
     pub(crate) conn: Connection,
+    /// `None` for the writer.
+    read_mode: Option<ReadMode>,
     /// Held while this handle may write; released on drop.
     _lock: Option<File>,
 }
@@ -151,12 +164,64 @@ impl Index {
         Ok(idx)
     }
 
-    /// Opens an existing index for reading.
+    /// Opens an existing index for reading. The connection is read-only (`mode=ro`), so a
+    /// reader never writes SQLite. In a folder this process cannot write (where SQLite cannot
+    /// create its `-shm` file) it falls back to `immutable=1`, unless `index.sqlite-wal` holds
+    /// changes that only a writable open can read.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        if !dir.join("index.sqlite").is_file() {
+        let path = dir.join("index.sqlite");
+        if !path.is_file() {
             return Err(StoreError::Missing(dir.to_path_buf()));
         }
-        let idx = Self::connect(dir, None)?;
+        let idx = match Self::connect_read(dir, ReadMode::ReadOnly) {
+            Ok(idx) => idx,
+            Err(StoreError::Sqlite { source, .. }) if needs_immutable(&source) => {
+                let wal = dir.join("index.sqlite-wal");
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(StoreError::Io {
+                        path: dir.to_path_buf(),
+                        message: format!(
+                            "{} holds changes not yet merged into index.sqlite, and SQLite \
+                             cannot read them here ({source}); open the index once for writing \
+                             where its folder is writable (an ingest merges them), or copy the \
+                             folder somewhere writable",
+                            wal.display()
+                        ),
+                    });
+                }
+                Self::connect_read(dir, ReadMode::Immutable)?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(idx)
+    }
+
+    /// How this handle reads (`None` for the writer).
+    pub fn read_mode(&self) -> Option<ReadMode> {
+        self.read_mode
+    }
+
+    fn connect_read(dir: &Path, mode: ReadMode) -> Result<Self, StoreError> {
+        let path = dir.join("index.sqlite");
+        let uri = sqlite_uri(&path, mode == ReadMode::Immutable);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&uri, flags).map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+        let idx = Index {
+            dir: dir.to_path_buf(),
+            conn,
+            read_mode: Some(mode),
+            _lock: None,
+        };
+        idx.conn
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(idx.sql_err())?;
+        // The first read is where SQLite opens the WAL and its -shm file.
         if idx.meta("model")?.is_none() {
             return Err(StoreError::Missing(dir.to_path_buf()));
         }
@@ -172,6 +237,7 @@ impl Index {
         let idx = Index {
             dir: dir.to_path_buf(),
             conn,
+            read_mode: None,
             _lock: lock,
         };
         idx.conn
@@ -369,6 +435,40 @@ impl Index {
             .optional()
             .map_err(self.sql_err())
     }
+}
+
+/// A read-only open failed because SQLite could not create or open what a WAL reader needs
+/// (the folder or the `-shm` file is not writable).
+fn needs_immutable(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    )
+}
+
+/// A `file:` URI for `path` with the read-only parameters; `%`, `?`, `#` and bytes outside
+/// printable ASCII are percent-encoded.
+fn sqlite_uri(path: &Path, immutable: bool) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(abs.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = abs.to_string_lossy().replace('\\', "/").into_bytes();
+    let mut uri = String::from("file://");
+    #[cfg(not(unix))]
+    uri.push('/');
+    for b in bytes {
+        match b {
+            b'%' | b'?' | b'#' | 0..=0x20 | 0x7f.. => uri.push_str(&format!("%{b:02X}")),
+            _ => uri.push(b as char),
+        }
+    }
+    uri.push_str(if immutable {
+        "?mode=ro&immutable=1"
+    } else {
+        "?mode=ro"
+    });
+    uri
 }
 
 fn row_to_doc(r: &rusqlite::Row) -> rusqlite::Result<StoredDoc> {

@@ -23,6 +23,19 @@ pub enum StoreError {
     Locked { path: PathBuf, lock: PathBuf },
     #[error("index {path}: corrupt data: {message}")]
     Corrupt { path: PathBuf, message: String },
+    #[error(
+        "index {path} changed since this searcher loaded generation {opened} (it is at \
+         generation {now} now): chunk {chunk} was removed or rewritten; call `refresh()` on \
+         the searcher and search again"
+    )]
+    Changed {
+        path: PathBuf,
+        opened: u64,
+        now: u64,
+        chunk: String,
+    },
+    #[error("chunk position {pos} is out of range: this searcher holds {len} chunks (positions come from its own results)")]
+    Position { pos: u32, len: usize },
 }
 
 impl Classify for StoreError {
@@ -30,7 +43,8 @@ impl Classify for StoreError {
         match self {
             StoreError::Missing(_) => ErrorClass::NotFound,
             StoreError::ModelMismatch { .. } => ErrorClass::InvalidInput,
-            StoreError::Locked { .. } => ErrorClass::Transient,
+            StoreError::Locked { .. } | StoreError::Changed { .. } => ErrorClass::Transient,
+            StoreError::Position { .. } => ErrorClass::InvalidInput,
             _ => ErrorClass::Internal,
         }
     }

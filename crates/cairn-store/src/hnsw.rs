@@ -402,8 +402,8 @@ impl Hnsw {
         let n = r.u32()? as usize;
         let entry = r.u32()?.checked_sub(1);
         let max_level = r.u32()? as usize;
-        let mut levels = Vec::with_capacity(n);
-        let mut upper = Vec::with_capacity(n);
+        let mut levels = Vec::with_capacity(n.min(r.remaining() / 4));
+        let mut upper = Vec::with_capacity(n.min(r.remaining() / 4));
         for _ in 0..n {
             let l = r.u32()? as usize;
             if l > 30 {

@@ -1,7 +1,9 @@
 //! The embedded index: SQLite (WAL) is the system of record; the BM25 and vector indexes are
-//! derived from it, stamped with the generation they reflect, and rebuilt when stale.
+//! derived from it, stamped with the generation they reflect, checksummed, and rebuilt when
+//! stale or damaged. Readers open SQLite read-only.
 
 pub mod bm25;
+mod cache;
 pub mod codec;
 pub mod db;
 pub mod derived;
@@ -12,7 +14,8 @@ pub mod topk;
 pub mod vector;
 
 pub use bm25::{Bm25Index, Bm25Params};
-pub use db::{DocWrite, Index, IndexInfo, StoredDoc};
-pub use derived::Searcher;
+pub use cache::checksum;
+pub use db::{DocWrite, Index, IndexInfo, ReadMode, StoredDoc};
+pub use derived::{Searcher, SearcherOptions};
 pub use error::StoreError;
 pub use vector::FlatIndex;

@@ -189,6 +189,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx]
 }
 
+/// The BEIR `_id` of an indexed document. The index scopes a record's id to its file
+/// (`corpus.jsonl#<_id>`, with any `#` of the file's path escaped, so the first `#` ends the
+/// file part); an index made before that holds the bare `_id`.
+pub fn corpus_id(doc_id: &str) -> &str {
+    match doc_id.split_once('#') {
+        Some((file, id)) if file.to_ascii_lowercase().ends_with(".jsonl") => id,
+        _ => doc_id,
+    }
+}
+
 /// Runs every judged query and averages the metrics over them. Chunk hits are collapsed to
 /// documents (a document ranks where its best chunk ranks), since qrels judge documents.
 pub fn evaluate(
@@ -245,7 +255,7 @@ pub fn evaluate_with(
         let mut seen = HashSet::new();
         let docs: Vec<&str> = ranked
             .iter()
-            .map(|s| retriever.searcher.doc_id(s.pos))
+            .map(|s| corpus_id(retriever.searcher.doc_id(s.pos)))
             .filter(|d| seen.insert(*d) && *d != qid.as_str())
             .take(opts.k)
             .collect();
@@ -271,4 +281,19 @@ pub fn evaluate_with(
         query_latency_ms_p50: percentile(&lat, 0.5),
         query_latency_ms_p95: percentile(&lat, 0.95),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::corpus_id;
+
+    #[test]
+    fn corpus_ids_are_recovered_from_scoped_and_bare_ids() {
+        assert_eq!(corpus_id("corpus.jsonl#4983"), "4983");
+        assert_eq!(corpus_id("/data/scifact/corpus.jsonl#a#b"), "a#b");
+        assert_eq!(corpus_id("d%231/CORPUS.JSONL#x"), "x");
+        // Bare ids of older indexes, and ids of other files, are kept whole.
+        assert_eq!(corpus_id("4983"), "4983");
+        assert_eq!(corpus_id("notes.md#3"), "notes.md#3");
+    }
 }

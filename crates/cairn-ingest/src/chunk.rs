@@ -5,6 +5,7 @@
 //! drift apart (LlamaIndex's semantic splitter), within the same token limit.
 
 use crate::markdown;
+use crate::window::{windows, Sizer};
 use cairn_core::{Chunk, Document, Embedder, TokenCounter};
 use std::sync::Arc;
 use text_splitter::{ChunkConfig, ChunkSizer, MarkdownSplitter, TextSplitter};
@@ -47,15 +48,6 @@ pub enum ChunkError {
     Overlap { overlap: usize, size: usize },
     #[error("chunk size must be at least 8 tokens, got {0}")]
     TooSmall(usize),
-}
-
-/// Adapts our `TokenCounter` to text-splitter's sizing trait.
-struct Sizer(Arc<dyn TokenCounter>);
-
-impl ChunkSizer for Sizer {
-    fn size(&self, chunk: &str) -> usize {
-        self.0.count_tokens(chunk)
-    }
 }
 
 pub struct Chunker {
@@ -109,15 +101,49 @@ impl Chunker {
         if header.is_empty() {
             return Some((self.config.max_tokens, 0));
         }
-        let t = self.counter.count_tokens(header) + 1;
-        (t <= self.config.max_tokens / 4).then(|| (self.config.max_tokens - t, t))
+        let quarter = self.config.max_tokens / 4;
+        let sizer = Sizer {
+            counter: self.counter.clone(),
+            capacity: quarter,
+        };
+        let t = sizer.size(header) + 1;
+        (t <= quarter).then(|| (self.config.max_tokens - t, t))
     }
 
     fn chunk_config(&self, capacity: usize) -> ChunkConfig<Sizer> {
         ChunkConfig::new(capacity)
-            .with_sizer(Sizer(self.counter.clone()))
+            .with_sizer(Sizer {
+                counter: self.counter.clone(),
+                capacity,
+            })
             .with_overlap(self.config.overlap.min(capacity / 2))
             .expect("overlap is below capacity")
+    }
+
+    /// Whether `text` holds at most `capacity` tokens, counting no more of it than needed.
+    fn fits(&self, text: &str, capacity: usize) -> bool {
+        let sizer = Sizer {
+            counter: self.counter.clone(),
+            capacity,
+        };
+        sizer.size(text) <= capacity
+    }
+
+    /// text-splitter's recursive (or markdown) split of `text`, window by window (see
+    /// [`windows`]), as (offset, length) pairs: linear in the length of the text.
+    fn split(&self, text: &str, capacity: usize, markdown: bool) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (ws, we) in windows(text) {
+            let w = &text[ws..we];
+            if markdown {
+                let s = MarkdownSplitter::new(self.chunk_config(capacity));
+                out.extend(s.chunk_indices(w).map(|(o, c)| (ws + o, c.len())));
+            } else {
+                let s = TextSplitter::new(self.chunk_config(capacity));
+                out.extend(s.chunk_indices(w).map(|(o, c)| (ws + o, c.len())));
+            }
+        }
+        out
     }
 
     /// Splits a document into chunks carrying its metadata, their byte spans and a context
@@ -157,14 +183,14 @@ impl Chunker {
                     );
                 }
             }
-            TextSplitter::new(self.chunk_config(cap))
-                .chunk_indices(&doc.text)
-                .map(|(s, c)| {
+            self.split(&doc.text, cap, false)
+                .into_iter()
+                .map(|(s, len)| {
                     (
                         s,
-                        s + c.len(),
+                        s + len,
                         Vec::new(),
-                        header_unless_present(&header, c),
+                        header_unless_present(&header, &doc.text[s..s + len]),
                     )
                 })
                 .collect()
@@ -242,11 +268,11 @@ impl Chunker {
         let mut out = Vec::new();
         for (s, e) in groups {
             let body = &text[s..e];
-            if self.counter.count_tokens(body) <= cap {
+            if self.fits(body, cap) {
                 out.push((s, e));
             } else {
-                for (o, c) in TextSplitter::new(self.chunk_config(cap)).chunk_indices(body) {
-                    out.push((s + o, s + o + c.len()));
+                for (o, len) in self.split(body, cap, false) {
+                    out.push((s + o, s + o + len));
                 }
             }
         }
@@ -267,14 +293,14 @@ impl Chunker {
                 None => (self.config.max_tokens, String::new()),
             };
             let body = &text[b.start..b.end];
-            if b.fenced && self.counter.count_tokens(body) <= cap {
+            if b.fenced && self.fits(body, cap) {
                 pieces.push((b.start, b.end, b.heading_path, header, cap));
                 continue;
             }
-            for (s, c) in MarkdownSplitter::new(self.chunk_config(cap)).chunk_indices(body) {
+            for (s, len) in self.split(body, cap, true) {
                 pieces.push((
                     b.start + s,
-                    b.start + s + c.len(),
+                    b.start + s + len,
                     b.heading_path.clone(),
                     header.clone(),
                     cap,
@@ -287,7 +313,7 @@ impl Chunker {
             if let Some(last) = out.last_mut() {
                 if last.2 == p.2
                     && last.1 <= p.0
-                    && self.counter.count_tokens(text[last.0..p.1].trim()) <= last.4.min(p.4)
+                    && self.fits(text[last.0..p.1].trim(), last.4.min(p.4))
                 {
                     last.1 = p.1;
                     continue;

@@ -1,15 +1,17 @@
 //! Loaders: one file in, documents out. Each failure names the file (and line) and says why.
 
-use crate::walk::describe_io;
 use cairn_core::{Document, Metadata};
-use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// Limits and extra metadata applied to every loaded document.
 #[derive(Debug, Clone)]
 pub struct LoaderOptions {
-    /// Files read whole (all but `.jsonl`, which streams) larger than this are skipped.
+    /// Files read whole larger than this are skipped; a `.jsonl` file streams, and this
+    /// caps each of its lines instead.
     pub max_file_bytes: u64,
+    /// What a compressed part may expand to (a DOCX's `word/document.xml`, a PDF stream):
+    /// a file over it is skipped as a likely decompression bomb.
+    pub max_expanded_bytes: u64,
     /// `--meta key=value` pairs added to every document.
     pub extra_meta: Metadata,
     /// CSV / JSON records: the fields whose text is indexed (all text fields when empty).
@@ -22,6 +24,7 @@ impl Default for LoaderOptions {
     fn default() -> Self {
         LoaderOptions {
             max_file_bytes: 20 * 1024 * 1024,
+            max_expanded_bytes: 100 * 1024 * 1024,
             extra_meta: Metadata::new(),
             text_fields: Vec::new(),
             id_field: None,
@@ -48,6 +51,16 @@ pub enum LoadError {
     TooLarge { path: String, size: u64, limit: u64 },
     #[error("{path}: empty file")]
     Empty { path: String },
+    #[error("{path}: {what}, not a regular file; only regular files are ingested")]
+    NotRegular { path: String, what: String },
+    #[error(
+        "{path}: {part} expands to more than {limit} bytes (a decompression bomb?); raise --max-file-size if the file is genuine"
+    )]
+    Expanded {
+        path: String,
+        part: String,
+        limit: u64,
+    },
     #[error("{path}:{line}: {reason}")]
     BadLine {
         path: String,
@@ -66,6 +79,8 @@ impl LoadError {
             | LoadError::InvalidUtf8 { path, .. }
             | LoadError::TooLarge { path, .. }
             | LoadError::Empty { path }
+            | LoadError::NotRegular { path, .. }
+            | LoadError::Expanded { path, .. }
             | LoadError::BadLine { path, .. } => path,
         }
     }
@@ -131,9 +146,35 @@ pub fn kind_for_path(path: &Path) -> Option<&'static str> {
     })
 }
 
-/// Loads one file. `id` is the document identity (a canonical path) for non-JSONL files.
+/// How a loaded file is named: in messages (the path as the user reached it), as its
+/// document id (the prefix of its records' and chunks' ids), and as the `source` (and
+/// `metadata.path`) people see. See [`crate::ids::FileKey`].
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    pub shown: &'a str,
+    pub id: &'a str,
+    pub source: &'a str,
+}
+
+/// Loads one file, named `id` and shown (and stored as `source`) as the path given.
 pub fn load_file(path: &Path, id: &str, opts: &LoaderOptions) -> Result<Loaded, LoadError> {
+    load_file_as(path, id, &path.display().to_string(), opts)
+}
+
+/// Loads one file as document `id` with `source` as its name. Only regular files are read,
+/// through a hard cap of `opts.max_file_bytes` (JSONL: per line); see [`crate::read`].
+pub fn load_file_as(
+    path: &Path,
+    id: &str,
+    source: &str,
+    opts: &LoaderOptions,
+) -> Result<Loaded, LoadError> {
     let shown = path.display().to_string();
+    let names = Names {
+        shown: &shown,
+        id,
+        source,
+    };
     let kind = kind_for_path(path).ok_or_else(|| LoadError::Unsupported {
         path: shown.clone(),
         ext: path
@@ -141,58 +182,55 @@ pub fn load_file(path: &Path, id: &str, opts: &LoaderOptions) -> Result<Loaded, 
             .map(|e| format!(" .{}", e.to_string_lossy()))
             .unwrap_or_default(),
     })?;
-    let unreadable = |e: std::io::Error| LoadError::Unreadable {
-        path: shown.clone(),
-        reason: describe_io(&e),
-    };
-    let meta = std::fs::metadata(path).map_err(unreadable)?;
-    if meta.is_dir() {
-        return Err(LoadError::Unreadable {
-            path: shown,
-            reason: "is a directory".into(),
-        });
-    }
+    let (file, meta) = crate::read::open_regular(path, &shown)?;
     let modified = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs());
     if kind == "jsonl" {
-        return load_beir_jsonl(path, opts, modified);
+        return crate::jsonl::load_jsonl(std::io::BufReader::new(file), &names, modified, opts);
     }
-    if meta.len() > opts.max_file_bytes {
-        return Err(LoadError::TooLarge {
-            path: shown,
-            size: meta.len(),
-            limit: opts.max_file_bytes,
-        });
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(unreadable)?;
+    let bytes = crate::read::read_capped(file, &meta, opts.max_file_bytes, &shown)?;
+    let title_stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    load_bytes(kind, &bytes, &names, title_stem, modified, opts)
+}
+
+/// Loads the bytes of one file of `kind` (as [`kind_for_path`] names it); `stem` is the
+/// title used when the content has none. The loaders read untrusted bytes: any input gives
+/// documents or a `LoadError`, never a panic.
+pub fn load_bytes(
+    kind: &str,
+    bytes: &[u8],
+    names: &Names,
+    stem: Option<String>,
+    modified: Option<u64>,
+    opts: &LoaderOptions,
+) -> Result<Loaded, LoadError> {
+    let shown = names.shown.to_string();
     match kind {
-        "pdf" => return crate::office::load_pdf(&bytes, &shown, id, modified, opts),
-        "docx" => return crate::office::load_docx(&bytes, &shown, id, modified, opts),
+        "pdf" => return crate::office::load_pdf(bytes, names, modified, opts),
+        "docx" => return crate::office::load_docx(bytes, names, modified, opts),
+        "jsonl" => return crate::jsonl::load_jsonl(bytes, names, modified, opts),
         _ => {}
     }
-    let text = decode_text(&bytes, &shown)?;
+    let text = decode_text(bytes, &shown)?;
     match kind {
-        "csv" => return crate::records::load_csv(&text, &shown, id, opts),
-        "json" => return crate::records::load_json(&text, &shown, id, opts),
+        "csv" => return crate::records::load_csv(&text, names, opts),
+        "json" => return crate::records::load_json(&text, names, opts),
         _ => {}
     }
     let (title, body) = match kind {
-        "html" => html_to_text(&text),
+        "html" => crate::html::html_to_text(&text),
         "markdown" => (markdown_title(&text), text),
         _ => (None, text),
     };
     if body.trim().is_empty() {
         return Err(LoadError::Empty { path: shown });
     }
-    let title = title.or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    let title = title.or(stem);
     let mut metadata = Metadata::new();
-    metadata.insert("path".into(), shown.clone().into());
+    metadata.insert("path".into(), names.source.into());
     if let Some(t) = &title {
         metadata.insert("title".into(), t.clone().into());
     }
@@ -201,7 +239,7 @@ pub fn load_file(path: &Path, id: &str, opts: &LoaderOptions) -> Result<Loaded, 
         metadata.insert("modified".into(), m.into());
     }
     if kind == "code" {
-        if let Some(ext) = path.extension() {
+        if let Some(ext) = Path::new(names.source).extension() {
             metadata.insert("language".into(), ext.to_string_lossy().into_owned().into());
         }
     }
@@ -210,8 +248,8 @@ pub fn load_file(path: &Path, id: &str, opts: &LoaderOptions) -> Result<Loaded, 
     }
     Ok(Loaded {
         docs: vec![Document {
-            id: id.to_string(),
-            source: shown,
+            id: names.id.to_string(),
+            source: names.source.to_string(),
             title,
             kind: kind.to_string(),
             text: body,
@@ -265,123 +303,6 @@ fn markdown_title(text: &str) -> Option<String> {
         }
     }
     first_any
-}
-
-/// Plain text of an HTML page and its `<title>`.
-fn html_to_text(html: &str) -> (Option<String>, String) {
-    let lower = html.to_ascii_lowercase();
-    let title = lower.find("<title").and_then(|s| {
-        let open_end = s + lower[s..].find('>')? + 1;
-        let close = open_end + lower[open_end..].find("</title>")?;
-        let t = html[open_end..close].trim();
-        (!t.is_empty()).then(|| t.to_string())
-    });
-    let text = html2text::from_read(html.as_bytes(), 10_000).unwrap_or_default();
-    (title, text)
-}
-
-/// A BEIR corpus: one `{"_id", "title", "text"}` object per line. Bad lines are reported with
-/// their line number and skipped; the rest load.
-fn load_beir_jsonl(
-    path: &Path,
-    opts: &LoaderOptions,
-    modified: Option<u64>,
-) -> Result<Loaded, LoadError> {
-    let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| LoadError::Unreadable {
-        path: shown.clone(),
-        reason: describe_io(&e),
-    })?;
-    let mut out = Loaded::default();
-    let reader = std::io::BufReader::new(file);
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let n = i + 1;
-        let bad = |reason: String| LoadError::BadLine {
-            path: shown.clone(),
-            line: n,
-            reason,
-        };
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                out.problems.push(bad(describe_io(&e)));
-                break;
-            }
-        };
-        let line = match std::str::from_utf8(&line) {
-            Ok(s) => s.trim(),
-            Err(e) => {
-                out.problems
-                    .push(bad(format!("not valid UTF-8 at byte {}", e.valid_up_to())));
-                continue;
-            }
-        };
-        if line.is_empty() {
-            continue;
-        }
-        let value: serde_json::Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(e) => {
-                out.problems.push(bad(format!("malformed JSON: {e}")));
-                continue;
-            }
-        };
-        let id = match &value["_id"] {
-            serde_json::Value::String(s) if !s.is_empty() => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            _ => {
-                out.problems.push(bad(
-                    "missing \"_id\" (BEIR corpus lines need _id, title, text)".into(),
-                ));
-                continue;
-            }
-        };
-        let title = value["title"].as_str().unwrap_or("").trim().to_string();
-        let text = value["text"].as_str().unwrap_or("").trim().to_string();
-        if text.is_empty() && title.is_empty() {
-            out.problems
-                .push(bad(format!("document {id} has no \"title\" or \"text\"")));
-            continue;
-        }
-        // BEIR indexes title and text together.
-        let body = if title.is_empty() {
-            text
-        } else if text.is_empty() {
-            title.clone()
-        } else {
-            format!("{title}\n{text}")
-        };
-        let mut metadata = Metadata::new();
-        metadata.insert("path".into(), shown.clone().into());
-        metadata.insert("line".into(), n.into());
-        if !title.is_empty() {
-            metadata.insert("title".into(), title.clone().into());
-        }
-        metadata.insert("kind".into(), "jsonl".into());
-        if let Some(m) = modified {
-            metadata.insert("modified".into(), m.into());
-        }
-        if let Some(serde_json::Value::Object(extra)) = value.get("metadata") {
-            for (k, v) in extra {
-                metadata.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-        }
-        for (k, v) in &opts.extra_meta {
-            metadata.insert(k.clone(), v.clone());
-        }
-        out.docs.push(Document {
-            id,
-            source: shown.clone(),
-            title: (!title.is_empty()).then_some(title),
-            kind: "jsonl".into(),
-            text: body,
-            metadata,
-        });
-    }
-    if out.docs.is_empty() && out.problems.is_empty() {
-        return Err(LoadError::Empty { path: shown });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -468,7 +389,9 @@ mod tests {
         .unwrap();
         let l = load(&p).unwrap();
         assert_eq!(l.docs.len(), 2);
-        assert_eq!(l.docs[0].id, "1");
+        // Scoped to the file (was the bare "1", which let two files' records collide).
+        assert!(l.docs[0].id.ends_with("corpus.jsonl#1"), "{}", l.docs[0].id);
+        assert_eq!(l.docs[0].metadata["record_id"], "1");
         assert_eq!(l.docs[0].text, "T\none");
         assert_eq!(l.problems.len(), 2);
         let first = l.problems[0].to_string();

@@ -4,11 +4,11 @@
 
 use cairn_core::{Document, Metadata};
 
-use crate::load::{LoadError, Loaded, LoaderOptions};
+use crate::load::{LoadError, Loaded, LoaderOptions, Names};
 
-fn base_meta(shown: &str, kind: &str, modified: Option<u64>, opts: &LoaderOptions) -> Metadata {
+fn base_meta(source: &str, kind: &str, modified: Option<u64>, opts: &LoaderOptions) -> Metadata {
     let mut m = Metadata::new();
-    m.insert("path".into(), shown.into());
+    m.insert("path".into(), source.into());
     m.insert("kind".into(), kind.into());
     if let Some(t) = modified {
         m.insert("modified".into(), t.into());
@@ -28,18 +28,35 @@ fn stem(shown: &str) -> Option<String> {
 /// Text of each page; pages without text (scans) are skipped and counted.
 pub fn load_pdf(
     bytes: &[u8],
-    shown: &str,
-    file_id: &str,
+    names: &Names,
     modified: Option<u64>,
     opts: &LoaderOptions,
 ) -> Result<Loaded, LoadError> {
+    let Names {
+        shown,
+        id: file_id,
+        source,
+    } = *names;
+    let limit = usize::try_from(opts.max_expanded_bytes).unwrap_or(usize::MAX);
+    let expanded = |what: &str| LoadError::Expanded {
+        path: shown.into(),
+        part: what.into(),
+        limit: opts.max_expanded_bytes,
+    };
     let encrypted_err = || LoadError::Unreadable {
         path: shown.into(),
         reason: "encrypted (password-protected) PDF; save a decrypted copy to ingest it".into(),
     };
     let declares_encryption = bytes.windows(8).any(|w| w == b"/Encrypt");
-    let doc = match lopdf::Document::load_mem(bytes) {
+    let load_opts = lopdf::LoadOptions {
+        max_decompressed_size: Some(limit),
+        ..Default::default()
+    };
+    let doc = match lopdf::Document::load_mem_with_options(bytes, load_opts) {
         Ok(d) => d,
+        Err(lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. })) => {
+            return Err(expanded("an object stream"))
+        }
         Err(_) if declares_encryption => return Err(encrypted_err()),
         Err(e) => {
             return Err(LoadError::Unreadable {
@@ -68,12 +85,19 @@ pub fn load_pdf(
         .and_then(|t| t.as_str().ok())
         .map(|b| String::from_utf8_lossy(b).trim().to_string())
         .filter(|t| !t.is_empty())
-        .or_else(|| stem(shown));
+        .or_else(|| stem(source));
     let mut loaded = Loaded::default();
     let mut failed = 0;
+    let mut too_big = Vec::new();
     for (&n, _) in pages.iter() {
-        let text = match doc.extract_text(&[n]) {
+        let text = match doc.extract_text_with_limit(&[n], limit) {
             Ok(t) => t,
+            Err(lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded {
+                ..
+            })) => {
+                too_big.push(n);
+                continue;
+            }
             Err(_) => {
                 failed += 1;
                 continue;
@@ -83,19 +107,30 @@ pub fn load_pdf(
         if text.is_empty() {
             continue;
         }
-        let mut metadata = base_meta(shown, "pdf", modified, opts);
+        let mut metadata = base_meta(source, "pdf", modified, opts);
         metadata.insert("page".into(), n.into());
         if let Some(t) = &title {
             metadata.insert("title".into(), t.clone().into());
         }
         loaded.docs.push(Document {
             id: format!("{file_id}#page={n}"),
-            source: shown.into(),
+            source: source.into(),
             title: title.clone(),
             kind: "pdf".into(),
             text: text.to_string(),
             metadata,
         });
+    }
+    if let Some(&first) = too_big.first() {
+        let what = if too_big.len() == 1 {
+            format!("page {first}")
+        } else {
+            format!("{} pages (first: page {first})", too_big.len())
+        };
+        if loaded.docs.is_empty() {
+            return Err(expanded(&what));
+        }
+        loaded.problems.push(expanded(&what));
     }
     if loaded.docs.is_empty() {
         return Err(LoadError::Unreadable {
@@ -117,7 +152,7 @@ pub fn load_pdf(
 }
 
 /// Decodes the five XML entities and numeric character references.
-fn xml_unescape(s: &str) -> String {
+pub(crate) fn xml_unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('&') {
@@ -167,10 +202,12 @@ pub fn docx_text(xml: &str) -> String {
         i = start + close + 1;
         match name {
             "w:t" if !self_closing => {
-                if let Some(end) = xml[i..].find("</w:t>") {
-                    para.push_str(&xml_unescape(&xml[i..i + end]));
-                    i += end + "</w:t>".len();
-                }
+                let Some(end) = xml[i..].find("</w:t>") else {
+                    // No run closes after this one: none of the rest is text.
+                    break;
+                };
+                para.push_str(&xml_unescape(&xml[i..i + end]));
+                i += end + "</w:t>".len();
             }
             "w:tab" => para.push('\t'),
             "w:br" | "w:cr" => para.push('\n'),
@@ -193,11 +230,15 @@ pub fn docx_text(xml: &str) -> String {
 
 pub fn load_docx(
     bytes: &[u8],
-    shown: &str,
-    file_id: &str,
+    names: &Names,
     modified: Option<u64>,
     opts: &LoaderOptions,
 ) -> Result<Loaded, LoadError> {
+    let Names {
+        shown,
+        id: file_id,
+        source,
+    } = *names;
     let corrupt = |why: String| LoadError::Unreadable {
         path: shown.into(),
         reason: format!("corrupt or unreadable DOCX ({why})"),
@@ -212,15 +253,20 @@ pub fn load_docx(
             corrupt(e.to_string())
         }
     })?;
-    let mut xml = String::new();
-    {
-        use std::io::Read;
-        let mut f = zip
+    let xml = {
+        let f = zip
             .by_name("word/document.xml")
             .map_err(|_| corrupt("no word/document.xml".into()))?;
-        f.read_to_string(&mut xml)
-            .map_err(|e| corrupt(e.to_string()))?;
-    }
+        // The declared size may lie: the cap is on the bytes inflated.
+        let bytes = crate::read::read_expanded(f, opts.max_expanded_bytes)
+            .map_err(|e| corrupt(e.to_string()))?
+            .map_err(|()| LoadError::Expanded {
+                path: shown.into(),
+                part: "word/document.xml".into(),
+                limit: opts.max_expanded_bytes,
+            })?;
+        String::from_utf8(bytes).map_err(|e| corrupt(format!("word/document.xml: {e}")))?
+    };
     let text = docx_text(&xml);
     if text.trim().is_empty() {
         return Err(LoadError::Empty { path: shown.into() });
@@ -229,15 +275,15 @@ pub fn load_docx(
         .lines()
         .find(|l| !l.trim().is_empty())
         .map(|l| l.trim().chars().take(120).collect::<String>())
-        .or_else(|| stem(shown));
-    let mut metadata = base_meta(shown, "docx", modified, opts);
+        .or_else(|| stem(source));
+    let mut metadata = base_meta(source, "docx", modified, opts);
     if let Some(t) = &title {
         metadata.insert("title".into(), t.clone().into());
     }
     Ok(Loaded {
         docs: vec![Document {
             id: file_id.to_string(),
-            source: shown.into(),
+            source: source.into(),
             title,
             kind: "docx".into(),
             text,

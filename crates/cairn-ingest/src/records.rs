@@ -6,11 +6,10 @@
 use cairn_core::{Document, Metadata};
 use serde_json::Value;
 
-use crate::load::{LoadError, Loaded, LoaderOptions};
+use crate::load::{LoadError, Loaded, LoaderOptions, Names};
 
 fn record_doc(
-    shown: &str,
-    file_id: &str,
+    names: &Names,
     kind: &str,
     n: usize,
     fields: &serde_json::Map<String, Value>,
@@ -64,9 +63,10 @@ fn record_doc(
         None => n.to_string(),
     };
     let mut metadata = Metadata::new();
-    metadata.insert("path".into(), shown.into());
+    metadata.insert("path".into(), names.source.into());
     metadata.insert("kind".into(), kind.into());
     metadata.insert("record".into(), n.into());
+    metadata.insert("record_id".into(), rid.clone().into());
     for (k, v) in fields {
         if !chosen.iter().any(|(c, _)| *c == k) && !v.is_object() && !v.is_array() {
             metadata.entry(k.clone()).or_insert_with(|| v.clone());
@@ -80,8 +80,9 @@ fn record_doc(
         .find_map(|k| fields.get(*k).and_then(Value::as_str))
         .map(str::to_string);
     Ok(Some(Document {
-        id: format!("{file_id}#{rid}"),
-        source: shown.to_string(),
+        // Scoped to the file: records of two files never replace each other.
+        id: format!("{}#{rid}", names.id),
+        source: names.source.to_string(),
         title,
         kind: kind.to_string(),
         text: text.trim_end().to_string(),
@@ -90,12 +91,8 @@ fn record_doc(
 }
 
 /// A CSV file with a header row.
-pub fn load_csv(
-    text: &str,
-    shown: &str,
-    file_id: &str,
-    opts: &LoaderOptions,
-) -> Result<Loaded, LoadError> {
+pub fn load_csv(text: &str, names: &Names, opts: &LoaderOptions) -> Result<Loaded, LoadError> {
+    let shown = names.shown;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
@@ -127,7 +124,7 @@ pub fn load_csv(
             .zip(row.iter())
             .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
             .collect();
-        match record_doc(shown, file_id, "csv", i + 1, &fields, opts) {
+        match record_doc(names, "csv", i + 1, &fields, opts) {
             Ok(Some(d)) => loaded.docs.push(d),
             Ok(None) => {}
             Err(reason) => loaded.problems.push(LoadError::BadLine {
@@ -145,12 +142,8 @@ pub fn load_csv(
 
 /// A JSON file: an array of objects, or an object holding one array of objects (`{"items":
 /// [...]}`), or a single object.
-pub fn load_json(
-    text: &str,
-    shown: &str,
-    file_id: &str,
-    opts: &LoaderOptions,
-) -> Result<Loaded, LoadError> {
+pub fn load_json(text: &str, names: &Names, opts: &LoaderOptions) -> Result<Loaded, LoadError> {
+    let shown = names.shown;
     let v: Value = serde_json::from_str(text).map_err(|e| LoadError::BadLine {
         path: shown.into(),
         line: e.line(),
@@ -186,7 +179,7 @@ pub fn load_json(
             });
             continue;
         };
-        match record_doc(shown, file_id, "json", i + 1, fields, opts) {
+        match record_doc(names, "json", i + 1, fields, opts) {
             Ok(Some(d)) => loaded.docs.push(d),
             Ok(None) => {}
             Err(reason) => loaded.problems.push(LoadError::Unreadable {

@@ -21,6 +21,10 @@ pub struct Args {
     /// Remove documents whose files no longer exist
     #[arg(long)]
     prune: bool,
+    /// Follow symbolic links wherever they point, and walk linked folders (by default a
+    /// link found in a folder is followed only to a file inside that folder)
+    #[arg(long)]
+    follow_links: bool,
     /// Largest chunk, in embedding-model tokens [config: chunking.max_tokens]
     #[arg(long)]
     chunk_tokens: Option<usize>,
@@ -31,7 +35,8 @@ pub struct Args {
     /// adjacent sentences' embeddings drift apart) [config: chunking.strategy]
     #[arg(long, value_enum)]
     chunker: Option<ChunkerChoice>,
-    /// Skip files larger than this many bytes (JSONL corpora stream and are exempt)
+    /// Skip files larger than this many bytes (JSONL corpora stream: each line is capped
+    /// instead), and DOCX / PDF parts that expand past 5 times it
     #[arg(long, default_value_t = 20 * 1024 * 1024)]
     max_file_size: u64,
     /// CSV / JSON files: the fields whose text is indexed, comma-separated (default: every
@@ -110,11 +115,13 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     let opts = IngestOptions {
         loader: LoaderOptions {
             max_file_bytes: a.max_file_size,
+            max_expanded_bytes: a.max_file_size.saturating_mul(5),
             extra_meta,
             text_fields: a.text_fields.clone(),
             id_field: a.id_field.clone(),
         },
         prune: a.prune,
+        follow_links: a.follow_links,
         ..Default::default()
     };
     let bar = Bar::new(g.quiet || a.json);

@@ -83,6 +83,20 @@ impl IngestProgress for Bar {
         self.update_message();
     }
 
+    fn large_document(&self, source: &str, bytes: usize) {
+        if !self.quiet {
+            let line = format!(
+                "chunking and embedding {source} ({:.1} MiB); the chunk count shows its progress",
+                bytes as f64 / (1024.0 * 1024.0)
+            );
+            if self.bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                self.bar.println(line);
+            }
+        }
+    }
+
     fn skipped(&self, s: &Skipped) {
         if !self.quiet {
             let at = s.line.map(|l| format!(":{l}")).unwrap_or_default();

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use cairn_core::Filter;
 use cairn_llm::{ChatEvent, ChatModel};
 use cairn_rag::answer::{candidates, candidates_for, finish_with, AskOptions, DO_NOT_KNOW};
-use cairn_rag::cite::{says_it_does_not_know, sentences, CitationFilter};
+use cairn_rag::cite::{says_it_does_not_know, CitationFilter};
 use cairn_rag::rerank::{ApiReranker, LlmReranker, RerankApi, Reranker};
 use cairn_rag::SearchMode;
 use futures::StreamExt;
@@ -72,9 +72,23 @@ pub struct Args {
     /// Only passages whose metadata has key=value (repeatable)
     #[arg(long = "filter", value_name = "KEY=VALUE")]
     filter: Vec<String>,
+    /// How citations are checked: lexical (the sentence's words, numbers, names and
+    /// negations must be in the cited passage) or model (a judge model reads both; verdicts
+    /// cached on disk)
+    #[arg(long, value_enum, default_value = "lexical")]
+    verify: VerifyChoice,
+    /// provider:name of the judge for --verify model [default: the answering model]
+    #[arg(long, value_name = "MODEL")]
+    judge: Option<String>,
     /// Print the answer, sources, citations and per-sentence sources as JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyChoice {
+    Lexical,
+    Model,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -143,12 +157,35 @@ pub async fn stream_cited(
     Ok((answer, filter, acc.response()))
 }
 
+/// The `citations` object of an answer that cites nothing (the model was not asked).
+fn no_citations() -> serde_json::Value {
+    let mut v = serde_json::to_value(cairn_rag::grade::CitationCounts {
+        checked_by: "lexical",
+        ..Default::default()
+    })
+    .unwrap_or_default();
+    v["cited"] = json!([]);
+    v
+}
+
 pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if a.question.trim().is_empty() {
         anyhow::bail!("the question is empty: pass the question to answer");
     }
     if !(0.0..=1.0).contains(&a.mmr.unwrap_or(0.5)) {
         anyhow::bail!("--mmr must be between 0 and 1");
+    }
+    if a.k == 0 {
+        anyhow::bail!("-k 0 gives the model no passages: pass how many to give it (default 5)");
+    }
+    if a.budget == Some(0) {
+        anyhow::bail!(
+            "--budget 0 leaves no room for any source: pass the tokens the sources may take \
+             (default 2000, 700 for the local model)"
+        );
+    }
+    if a.judge.is_some() && a.verify != VerifyChoice::Model {
+        anyhow::bail!("--judge names the model for --verify model: add --verify model");
     }
     let routed = crate::search::route_among(g, &a.among, a.route, a.model.as_deref(), &a.question)?;
     let collection = routed.as_ref().map(|r| r.1.clone());
@@ -167,7 +204,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     };
     let opts = AskOptions {
         search,
-        k: a.k.max(1),
+        k: a.k,
         candidates: a.candidates,
         mmr: a.mmr,
         budget_tokens: a.budget.unwrap_or(if id.provider == "local" {
@@ -245,7 +282,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
                 "{}",
                 json!({"question": a.question, "answer": DO_NOT_KNOW, "answered": false,
                     "model": null, "sources": [], "best_relevance": prepared.best_relevance,
-                    "citations": {"cited": [], "removed": 0}, "sentences": []})
+                    "citations": no_citations(), "sentences": []})
             );
         } else {
             println!("{DO_NOT_KNOW}");
@@ -266,38 +303,24 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         let stream = built.model.stream(&prepared.request).await?;
         stream_cited(stream, sources.len(), !a.json && !compact).await
     })?;
+    let (model, cost, _) = crate::llm::served(&built.ledger, before, &id);
     // A small local model's answer is trimmed to its first distinct sentences, and sentences
-    // it left uncited get the source that supports them (marked as attributed).
-    let (answer, attributed) = if compact {
-        cairn_rag::answer::attribute_compact(&answer, sources)
-    } else {
-        (answer, 0)
-    };
+    // it left uncited are attributed by cairn (counted apart, never as verified).
+    let mut checked = cairn_rag::answer::check(&answer, sources, opts.style, filter.removed);
+    if a.verify == VerifyChoice::Model {
+        let judge = crate::llm::judge(&g.config, a.judge.as_deref().or(a.model.as_deref()))?;
+        rt.block_on(checked.judge(&judge, sources));
+    }
     if compact && !a.json {
-        println!("{answer}");
+        println!("{}", checked.text);
     }
     let usage = resp.usage;
-
-    let answered = !says_it_does_not_know(&answer);
-    let (model, cost, _) = crate::llm::served(&built.ledger, before, &id);
-    let mut mapped = sentences(&answer);
-    let cited_ns = cairn_rag::cite::cited_numbers(&mapped);
+    let answered = !says_it_does_not_know(&checked.text);
+    let cited_ns = cairn_rag::cite::cited_numbers(&checked.sentences);
     let cited: Vec<&cairn_rag::context::Source> = cited_ns
         .iter()
         .filter_map(|n| sources.iter().find(|s| s.n == *n))
         .collect();
-    cairn_rag::cite::verify(&mut mapped, &|n| {
-        sources
-            .iter()
-            .find(|s| s.n == n)
-            .map(|s| s.passage.text.as_str())
-    });
-    let verified = mapped
-        .iter()
-        .flat_map(|s| &s.support)
-        .filter(|v| v.verified)
-        .count();
-    let citations = mapped.iter().map(|s| s.support.len()).sum::<usize>();
 
     if a.json {
         let srcs: Vec<serde_json::Value> = sources
@@ -310,14 +333,14 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
                     "truncated": s.truncated, "text": p.text})
             })
             .collect();
+        let mut citations = serde_json::to_value(&checked.counts)?;
+        citations["cited"] = json!(cited_ns);
         println!(
             "{}",
-            json!({"question": a.question, "answer": answer, "answered": answered, "model": model,
-                "mode": opts.search.mode.as_str(), "collection": collection,
-                "sources": srcs, "citations": {"cited": cited_ns, "removed": filter.removed,
-                    "verified": verified, "total": citations, "attributed": attributed},
-                "sentences": mapped, "usage": usage, "cost_usd": cost,
-                "best_relevance": prepared.best_relevance})
+            json!({"question": a.question, "answer": checked.text, "answered": answered,
+                "model": model, "mode": opts.search.mode.as_str(), "collection": collection,
+                "sources": srcs, "citations": citations, "sentences": checked.sentences,
+                "usage": usage, "cost_usd": cost, "best_relevance": prepared.best_relevance})
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -325,6 +348,13 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         println!("\nSources:");
         for s in &cited {
             println!("{}", s.cited_line());
+        }
+    }
+    let flags = cairn_rag::grade::flag_lines(&checked.sentences);
+    if !flags.is_empty() {
+        println!("\nCitation check:");
+        for f in flags {
+            println!("{f}");
         }
     }
     if !g.quiet {
@@ -345,17 +375,12 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
             .map(|c| format!("${c:.6}"))
             .unwrap_or_else(|| "no price for this model".into());
         eprintln!(
-            "[answered by {model} · {} in / {} out tokens · {cost} · {} sources, {} cited · \
-             {verified} of {citations} citations verified against their source's text{}]",
+            "[answered by {model} · {} in / {} out tokens · {cost} · {} sources, {} cited · {}]",
             usage.input_tokens,
             usage.output_tokens,
             sources.len(),
             cited.len(),
-            if attributed > 0 {
-                format!(", {attributed} attributed by cairn (the model left them out)")
-            } else {
-                String::new()
-            }
+            checked.counts.summary()
         );
         if let Some(h) = built.hint {
             eprintln!("[{h}]");

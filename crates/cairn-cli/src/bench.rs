@@ -112,7 +112,7 @@ pub fn read_corpus(path: &PathBuf, limit: Option<usize>) -> Result<Vec<String>> 
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }
-        let line = line?;
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -136,9 +136,57 @@ pub fn run(g: &Globals, c: BenchCommand) -> Result<ExitCode> {
     }
 }
 
+/// Most vector floats `bench hnsw` holds (4 GiB), so a typo fails with a message rather than
+/// an allocation failure.
+const MAX_FLOATS: usize = 1 << 30;
+
+/// The `--ef` list: comma-separated whole numbers ≥ 1.
+fn ef_list(s: &str) -> Result<Vec<usize>> {
+    let list = s
+        .split(',')
+        .map(|e| match e.trim().parse::<usize>() {
+            Ok(v) if v >= 1 => Ok(v),
+            _ => Err(anyhow::anyhow!(
+                "--ef {s:?}: {e:?} is not a whole number ≥ 1 (pass e.g. --ef 16,64,256)"
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(list)
+}
+
+fn check_hnsw_args(a: &HnswArgs) -> Result<Vec<usize>> {
+    use crate::search::check_count;
+    check_count("--queries", a.queries, "the held-out queries")?;
+    check_count("--m", a.m, "the graph degree")?;
+    if a.m < 2 || a.m > 256 {
+        anyhow::bail!("--m {}: the graph degree must be between 2 and 256", a.m);
+    }
+    check_count("--ef-construction", a.ef_construction, "the build beam")?;
+    if a.from_index.is_none() {
+        check_count("--n", a.n, "the number of vectors")?;
+        check_count("--dim", a.dim, "the vector dimension")?;
+        check_count("--clusters", a.clusters, "the number of clusters")?;
+        let floats =
+            a.n.checked_add(a.queries)
+                .and_then(|t| t.checked_mul(a.dim))
+                .filter(|&f| f <= MAX_FLOATS);
+        if floats.is_none() {
+            anyhow::bail!(
+                "--n {} + --queries {} vectors of --dim {} are more than this benchmark holds \
+                 ({MAX_FLOATS} floats, 4 GiB)",
+                a.n,
+                a.queries,
+                a.dim
+            );
+        }
+    }
+    ef_list(&a.ef)
+}
+
 fn hnsw(a: HnswArgs) -> Result<ExitCode> {
     use cairn_store::hnsw::{synthetic_clustered, Hnsw, HnswParams};
     use cairn_store::FlatIndex;
+    let efs = check_hnsw_args(&a)?;
     let (all, source) = match &a.from_index {
         Some(dir) => {
             let s = cairn_store::Searcher::open_with(dir, usize::MAX)?;
@@ -153,7 +201,7 @@ fn hnsw(a: HnswArgs) -> Result<ExitCode> {
     let total = all.len();
     anyhow::ensure!(
         total > a.queries,
-        "need more than {} vectors, have {total}",
+        "--queries {}: need more vectors than held-out queries, have {total} ({source})",
         a.queries
     );
     // Hold out evenly spaced queries.
@@ -201,10 +249,7 @@ fn hnsw(a: HnswArgs) -> Result<ExitCode> {
     let graph = Hnsw::build(&base, params);
     let build_s = t.elapsed().as_secs_f64();
     let mut rows = Vec::new();
-    for ef in
-        a.ef.split(',')
-            .filter_map(|e| e.trim().parse::<usize>().ok())
-    {
+    for ef in efs {
         let t = Instant::now();
         let got: Vec<Vec<u32>> = (0..nq)
             .map(|i| {
@@ -272,7 +317,11 @@ fn read_queries(path: &PathBuf) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The median and 95th percentile; NaN for no samples.
 fn percentiles(mut ms: Vec<f64>) -> (f64, f64) {
+    if ms.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
     ms.sort_by(|a, b| a.total_cmp(b));
     let at = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
     (at(0.5), at(0.95))
@@ -283,12 +332,13 @@ fn bm25(a: Bm25Args) -> Result<ExitCode> {
         .with_context(|| format!("opening {}", a.corpus.display()))?;
     let mut ids = Vec::new();
     let mut texts = Vec::new();
-    for line in std::io::BufReader::new(f).lines() {
-        let line = line?;
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", a.corpus.display()))?;
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(&line)?;
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: malformed JSON", a.corpus.display(), i + 1))?;
         ids.push(v["_id"].as_str().unwrap_or("").to_string());
         texts.push(format!(
             "{} {}",
@@ -337,7 +387,14 @@ fn bm25(a: Bm25Args) -> Result<ExitCode> {
 }
 
 fn search(g: &Globals, a: SearchArgs) -> Result<ExitCode> {
+    crate::search::check_count("-k", a.k, "the number of hits")?;
     let queries = read_queries(&a.queries)?;
+    if queries.is_empty() {
+        anyhow::bail!(
+            "{}: no queries (expected BEIR queries.jsonl, one JSON object with \"_id\" and \"text\" per line)",
+            a.queries.display()
+        );
+    }
     let r = crate::search::retriever(g, a.mode)?;
     let opts = SearchOptions {
         mode: a.mode,
@@ -386,7 +443,11 @@ fn search(g: &Globals, a: SearchArgs) -> Result<ExitCode> {
 }
 
 fn embed(g: &Globals, a: EmbedArgs) -> Result<ExitCode> {
+    crate::search::check_count("--batch-size", a.batch_size, "the texts per batch")?;
     let texts = read_corpus(&a.corpus, a.limit)?;
+    if texts.is_empty() {
+        anyhow::bail!("{}: no texts to embed", a.corpus.display());
+    }
     let loaded = load_embedder(g.model_dir.as_deref(), true)?;
     let embedder = std::sync::Arc::try_unwrap(loaded.embedder)
         .ok()

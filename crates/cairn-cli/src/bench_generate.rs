@@ -38,6 +38,8 @@ enum Quant {
 pub const DEFAULT_PROMPT: &str = include_str!("../../../bench/generate_prompt.txt");
 
 pub fn run(a: GenerateArgs) -> Result<ExitCode> {
+    crate::search::check_count("--tokens", a.tokens, "the tokens to decode")?;
+    crate::search::check_count("--runs", a.runs, "the number of runs")?;
     let path = match a.model_file {
         Some(p) => p,
         None => {

@@ -48,6 +48,7 @@ struct Tally {
 }
 
 pub fn run(a: LlmStreamArgs) -> Result<ExitCode> {
+    crate::search::check_count("--calls", a.calls, "the calls per client")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

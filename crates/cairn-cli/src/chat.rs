@@ -102,7 +102,19 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let id = built.model.id();
-    let rag = if g.index_chosen {
+    // An index answers only when asked for: `--index` on the command line or `[chat] index`
+    // (an `[index] path` for the other commands does not turn chat into index chat).
+    let chat_index = if g.index_flag {
+        Some(g.index.clone())
+    } else {
+        g.config.chat.index.clone()
+    };
+    let rag = if let Some(index) = chat_index {
+        let g = &Globals {
+            index,
+            index_chosen: true,
+            ..g.clone()
+        };
         let search = crate::search::options(g, None, None)?;
         let retriever = crate::search::retriever(g, search.mode)?;
         let budget_id = id.clone();
@@ -215,7 +227,8 @@ impl Session {
         crate::llm::served(&self.ledger, before, &self.id)
     }
 
-    fn footer(&self, resp: &ChatResponse, before: i64) -> String {
+    /// The line after a reply; `extra` (e.g. the citation summary) goes inside its brackets.
+    fn footer(&self, resp: &ChatResponse, before: i64, extra: Option<&str>) -> String {
         let (model, cost, cached) = self.served(before);
         let cost = match (cost, cached) {
             (_, true) => "from the response cache, $0".to_string(),
@@ -229,6 +242,9 @@ impl Session {
         );
         if let Some(r) = &resp.request_id {
             s.push_str(&format!(" · {r}"));
+        }
+        if let Some(e) = extra {
+            s.push_str(&format!(" · {e}"));
         }
         s.push(']');
         if let Some(h) = self.hint {
@@ -330,17 +346,18 @@ impl Session {
         let stream = self.model.stream(&req).await?;
         let (answer, filter, resp) =
             crate::ask::stream_cited(stream, prepared.sources.len(), !compact).await?;
-        let answer = if compact {
-            let (a, _) = cairn_rag::answer::attribute_compact(&answer, &prepared.sources);
-            println!("{a}");
-            a
-        } else {
-            answer
-        };
-        for n in cairn_rag::cite::cited_numbers(&cairn_rag::cite::sentences(&answer)) {
+        let checked =
+            cairn_rag::answer::check(&answer, &prepared.sources, rag.opts.style, filter.removed);
+        if compact {
+            println!("{}", checked.text);
+        }
+        for n in cairn_rag::cite::cited_numbers(&checked.sentences) {
             if let Some(s) = prepared.sources.iter().find(|s| s.n == n) {
                 println!("{}", s.cited_line());
             }
+        }
+        for f in cairn_rag::grade::flag_lines(&checked.sentences) {
+            println!("{f}");
         }
         if !quiet {
             if filter.removed > 0 {
@@ -349,8 +366,10 @@ impl Session {
                     filter.removed
                 );
             }
-            eprintln!("{}", self.footer(&resp, before));
+            let summary = checked.counts.summary();
+            eprintln!("{}", self.footer(&resp, before, Some(&summary)));
         }
+        let answer = checked.text;
         history.push(Message::assistant(answer));
         Ok(())
     }
@@ -369,7 +388,7 @@ impl Session {
             } else {
                 println!("{}", serde_json::to_string_pretty(&value)?);
                 if !quiet {
-                    eprintln!("{}", self.footer(&resp, before));
+                    eprintln!("{}", self.footer(&resp, before, None));
                 }
             }
             history.push(Message::assistant(value.to_string()));
@@ -382,7 +401,7 @@ impl Session {
             } else {
                 println!("{}", resp.text());
                 if !quiet {
-                    eprintln!("{}", self.footer(&resp, before));
+                    eprintln!("{}", self.footer(&resp, before, None));
                 }
             }
             history.push(resp.to_message());
@@ -415,7 +434,7 @@ impl Session {
             println!("[tool call {} {}({})]", c.id, c.name, c.arguments);
         }
         if !quiet {
-            eprintln!("{}", self.footer(&resp, before));
+            eprintln!("{}", self.footer(&resp, before, None));
         }
         history.push(resp.to_message());
         Ok(())

@@ -18,6 +18,8 @@ pub struct Config {
     pub models: ModelsConfig,
     #[serde(default)]
     pub llm: LlmConfig,
+    #[serde(default)]
+    pub chat: ChatConfig,
     /// Price overrides, keyed `provider:model-prefix`, in USD per million tokens.
     #[serde(default)]
     pub pricing: std::collections::BTreeMap<String, cairn_llm::Price>,
@@ -82,7 +84,7 @@ impl Default for ChunkingConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
     pub mode: String,
     pub k: usize,
@@ -103,6 +105,15 @@ impl Default for SearchConfig {
             candidates: 100,
         }
     }
+}
+
+/// `[chat]`: plain `cairn chat` talks to the model; it answers from an index only when asked
+/// (`--index` on the command line, or `index` here).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Answer every chat turn from this index, with citations.
+    pub index: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -130,7 +141,7 @@ impl Config {
         toml::from_str(&text).with_context(|| {
             format!(
                 "config file {} is not valid (sections: [index] path; [chunking] max_tokens, overlap; \
-                 [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir; \
+                 [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir; [chat] index; \
                  [llm] model, fallbacks, max_retries, *_timeout_secs, requests_per_minute, tokens_per_minute, \
                  cache, cache_dir, ledger, context_window, base_urls; [pricing.\"provider:model\"] input, cached_input, cache_write, output)",
                 path.display()
@@ -149,5 +160,30 @@ mod tests {
         assert_eq!(c.search.mode, "bm25");
         assert_eq!(c.chunking.max_tokens, 254);
         assert!(toml::from_str::<Config>("[search]\nmoed = 1\n").is_err());
+        // A section with one key takes the defaults for the rest.
+        let c: Config = toml::from_str("[search]\nk = 5\n[chat]\nindex = \"idx\"\n").unwrap();
+        assert_eq!((c.search.k, c.search.mode.as_str()), (5, "hybrid"));
+        assert_eq!(c.search.candidates, 100);
+        assert_eq!(c.chat.index, Some(PathBuf::from("idx")));
+        assert_eq!(Config::default().chat.index, None);
+    }
+
+    proptest::proptest! {
+        /// The config parser reads files users write by hand: arbitrary text is an error or a
+        /// config, never a panic (`PROPTEST_CASES=1000000` for the long run).
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = toml::from_str::<Config>(&text);
+        }
+
+        /// Near-valid files: known section and key names with arbitrary values.
+        #[test]
+        fn near_valid_files_never_panic(
+            section in proptest::sample::select(vec!["index", "chunking", "search", "models", "llm", "chat", "pricing.\"openai:x\""]),
+            key in proptest::sample::select(vec!["path", "max_tokens", "overlap", "mode", "k", "dense_weight", "rrf_k", "model", "fallbacks", "base_urls", "index", "input", "cache"]),
+            value in "\\PC{0,40}",
+        ) {
+            let _ = toml::from_str::<Config>(&format!("[{section}]\n{key} = {value}\n"));
+        }
     }
 }

@@ -15,9 +15,19 @@ use std::process::ExitCode;
 pub enum EvalCommand {
     /// Score retrieval on a BEIR-format dataset (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)
     Beir(BeirArgs),
+    /// Score the citation verifiers against human labels (precision, recall and the share of
+    /// unsupported responses called verified)
+    Citations(crate::eval_citations::Args),
 }
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Index: the corpus is ingested into an index of its own, under the \
+    cache folder (~/.cache/cairn/eval/<dataset>-<hash of the dataset's path, the model and the \
+    chunking>; CAIRN_CACHE_DIR moves it), and later runs with the same settings reuse it. It \
+    never goes into the default index (.cairn, CAIRN_INDEX or [index] path in cairn.toml); \
+    --index DIR on the command line picks the folder instead."
+)]
 pub struct BeirArgs {
     /// The dataset folder
     dir: PathBuf,
@@ -27,14 +37,14 @@ pub struct BeirArgs {
     /// Which qrels file to use
     #[arg(long, default_value = "test")]
     split: String,
-    /// Documents retrieved per query
+    /// Documents retrieved per query (1 to 100000)
     #[arg(short, long, default_value_t = 100)]
     k: usize,
     /// Largest chunk, in embedding-model tokens
     #[arg(long)]
     chunk_tokens: Option<usize>,
-    /// Re-order the top 50 chunks by maximal marginal relevance with this lambda
-    #[arg(long, value_name = "LAMBDA")]
+    /// Re-order the top 50 chunks by maximal marginal relevance with this lambda (0 to 1)
+    #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
     mmr: Option<f32>,
     /// Chunking strategy for the ingest (see `cairn ingest --help`)
     #[arg(long, value_enum)]
@@ -60,6 +70,88 @@ pub struct BeirArgs {
     json: bool,
 }
 
+/// The largest `-k`: the runner ranks 10 × k chunks per query to find k documents.
+const MAX_K: usize = 100_000;
+
+/// Rejects numbers that cannot mean anything, naming the flag, before any work starts.
+fn check_numbers(a: &BeirArgs) -> Result<()> {
+    use crate::search::check_count;
+    check_count("-k", a.k, "the documents retrieved per query")?;
+    if a.k > MAX_K {
+        anyhow::bail!(
+            "-k {}: at most {MAX_K} documents per query (nDCG@10 and recall@100 need 100)",
+            a.k
+        );
+    }
+    if let Some(n) = a.max_queries {
+        check_count("--max-queries", n, "the number of queries scored")?;
+    }
+    if a.rerank != EvalRerank::None {
+        check_count(
+            "--rerank-depth",
+            a.rerank_depth,
+            "the chunks the reranker sees",
+        )?;
+    }
+    if let Some(l) = a.mmr {
+        if !(0.0..=1.0).contains(&l) {
+            anyhow::bail!("--mmr {l}: lambda is between 0 (diversity only) and 1 (relevance only)");
+        }
+    }
+    if a.chunk_tokens == Some(0) {
+        anyhow::bail!("--chunk-tokens 0: a chunk needs at least 1 token");
+    }
+    Ok(())
+}
+
+/// The index `eval beir` builds for a dataset: its own folder under the cache, named after
+/// the dataset and a hash of its canonical path, the embedding model and the chunking, so
+/// runs with the same settings reuse it and nothing lands in the user's default index.
+fn dataset_index(g: &Globals, a: &BeirArgs, model: &str) -> Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let dir = a
+        .dir
+        .canonicalize()
+        .with_context(|| format!("{}: cannot resolve the dataset folder", a.dir.display()))?;
+    let c = &g.config.chunking;
+    let strategy = match a.chunker {
+        Some(crate::ingest::ChunkerChoice::Semantic) => "semantic",
+        Some(crate::ingest::ChunkerChoice::Recursive) => "recursive",
+        None => c.strategy.as_str(),
+    };
+    let key = format!(
+        "cairn-eval-index v1\0{}\0{model}\0{}\0{}\0{strategy}\0{}",
+        dir.display(),
+        a.chunk_tokens.unwrap_or(c.max_tokens),
+        c.overlap,
+        c.breakpoint_percentile,
+    );
+    let hash: String = Sha256::digest(key.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name: String = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = std::env::var_os("CAIRN_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("cairn")))
+        .context(
+            "no cache folder for the evaluation index: set CAIRN_CACHE_DIR or pass --index DIR",
+        )?;
+    Ok(base.join("eval").join(format!("{name}-{hash}")))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum EvalRerank {
     None,
@@ -68,7 +160,11 @@ pub enum EvalRerank {
 }
 
 pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
-    let EvalCommand::Beir(a) = c;
+    let a = match c {
+        EvalCommand::Beir(a) => a,
+        EvalCommand::Citations(a) => return crate::eval_citations::run(g, a),
+    };
+    check_numbers(&a)?;
     let ds = load_dataset(&a.dir, &a.split)?;
     if ds.queries.is_empty() {
         anyhow::bail!(
@@ -78,15 +174,16 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         );
     }
     let search = options(g, a.mode, None)?;
-    // Without --index, each run builds a fresh index in a temporary folder.
-    let tmp;
-    let index_dir = if g.index_chosen {
+    crate::search::check_weights(&search)?;
+    let idx = indexer(g, a.chunk_tokens, None, a.chunker)?;
+    let index_dir = if g.index_flag {
         g.index.clone()
     } else {
-        tmp = tempfile::tempdir()?;
-        tmp.path().to_path_buf()
+        dataset_index(g, &a, idx.embedder().model_id())?
     };
-    let idx = indexer(g, a.chunk_tokens, None, a.chunker)?;
+    if !g.quiet && !a.json {
+        eprintln!("[eval index: {}]", index_dir.display());
+    }
     let bar = Bar::new(g.quiet || a.json);
     let report = idx
         .ingest(&[&ds.corpus], &index_dir, &IngestOptions::default(), &bar)

@@ -96,13 +96,9 @@ pub fn build(config: &Config, flag_model: Option<&str>, cache: bool) -> Result<B
     let cache_on =
         cache || c.cache || std::env::var("CAIRN_LLM_CACHE").is_ok_and(|v| v == "1" || v == "true");
     let cache_dir = cache_on.then(|| {
-        c.cache_dir.clone().unwrap_or_else(|| {
-            let base = std::env::var_os("CAIRN_CACHE_DIR")
-                .map(PathBuf::from)
-                .or_else(|| dirs::cache_dir().map(|d| d.join("cairn")))
-                .unwrap_or_else(|| PathBuf::from(".cairn-cache"));
-            base.join("responses")
-        })
+        c.cache_dir
+            .clone()
+            .unwrap_or_else(|| cache_base().join("responses"))
     });
     let opts = StackOptions {
         timeouts,
@@ -122,6 +118,23 @@ pub fn build(config: &Config, flag_model: Option<&str>, cache: bool) -> Result<B
         ledger,
         hint,
     })
+}
+
+/// cairn's cache folder: `CAIRN_CACHE_DIR`, or `cairn` in the user's cache directory.
+fn cache_base() -> PathBuf {
+    std::env::var_os("CAIRN_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("cairn")))
+        .unwrap_or_else(|| PathBuf::from(".cairn-cache"))
+}
+
+/// The judge for `--verify model`: `spec`'s model (else the configured one) with the full
+/// middleware stack, its verdicts always cached on disk (`judge/` in cairn's cache folder),
+/// so a rerun costs nothing and gives the same verdicts.
+pub fn judge(config: &Config, spec: Option<&str>) -> Result<cairn_rag::verify::Judge> {
+    let built = build(config, spec, false)?;
+    let cached = cairn_llm::middleware::Cache::new(built.model, cache_base().join("judge"));
+    Ok(cairn_rag::verify::Judge::new(Arc::new(cached)))
 }
 
 /// Which model served the calls recorded after ledger row `before` and what they cost, from

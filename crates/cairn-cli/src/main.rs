@@ -8,6 +8,7 @@ mod chat;
 mod config;
 mod cost;
 mod eval;
+mod eval_citations;
 mod ingest;
 mod llm;
 mod models;
@@ -87,15 +88,26 @@ pub struct Globals {
     pub index: PathBuf,
     /// True when the index folder was chosen (flag, environment or config), not defaulted.
     pub index_chosen: bool,
+    /// True when `--index` was given on the command line (not the environment or config):
+    /// `cairn chat` answers from an index only then (or with `[chat] index`).
+    pub index_flag: bool,
     pub model_dir: Option<PathBuf>,
     pub quiet: bool,
     pub config: config::Config,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    use clap::{CommandFactory, FromArgMatches};
+    quiet_on_broken_pipe();
+    let matches = Cli::command().get_matches();
+    let index_flag = matches.value_source("index") == Some(clap::parser::ValueSource::CommandLine);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    match run(cli, index_flag) {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) && stdout_closed() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -103,7 +115,51 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+/// Output into a closed pipe (`cairn search … | head -1`) ends the command quietly with exit
+/// 0, as ripgrep does, instead of a panic: `println!` panics when stdout (or stderr) is a pipe
+/// whose reader has gone, and this hook turns exactly that panic into a clean exit. Every
+/// other panic still reports as usual. (SIGPIPE stays ignored, as Rust sets it, so a peer
+/// closing a network connection is still an error the LLM client can retry.)
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std")
+            && (msg.contains("Broken pipe") || msg.contains("os error 32"))
+        {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+/// True when the error (or one of its causes) is a broken pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// True when stdout is a pipe whose reader has closed it, so a broken-pipe error came from
+/// our own output (and not from, say, a network peer).
+fn stdout_closed() -> bool {
+    let mut p = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd that we own, and a zero timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & libc::POLLERR != 0
+}
+
+fn run(cli: Cli, index_flag: bool) -> Result<ExitCode> {
     let config = config::Config::load(cli.config.as_deref())?;
     let chosen = cli.index.or_else(|| config.index.path.clone());
     let index_chosen = chosen.is_some();
@@ -112,6 +168,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let g = Globals {
         index,
         index_chosen,
+        index_flag,
         model_dir,
         quiet: cli.quiet,
         config,

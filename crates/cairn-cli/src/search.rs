@@ -24,12 +24,18 @@ pub struct Args {
     /// Only hits whose metadata has key=value (repeatable; all must hold)
     #[arg(long = "filter", value_name = "KEY=VALUE")]
     filter: Vec<String>,
-    /// RRF weight of the dense retriever [config: search.dense_weight]
-    #[arg(long)]
+    /// RRF weight of the dense retriever, a number ≥ 0 [config: search.dense_weight]
+    #[arg(long, allow_negative_numbers = true)]
     dense_weight: Option<f32>,
-    /// RRF weight of the BM25 retriever [config: search.bm25_weight]
-    #[arg(long)]
+    /// RRF weight of the BM25 retriever, a number ≥ 0 [config: search.bm25_weight]
+    #[arg(long, allow_negative_numbers = true)]
     bm25_weight: Option<f32>,
+    /// RRF's rank constant, a number ≥ 0 [config: search.rrf_k]
+    #[arg(long, allow_negative_numbers = true)]
+    rrf_k: Option<f32>,
+    /// Chunks each retriever hands to fusion, at least 1 [config: search.candidates]
+    #[arg(long)]
+    candidates: Option<usize>,
     /// Query expansion by a language model: multi (variants fused by RRF) or hyde (embed a
     /// hypothetical answer); uses --model or the configured model
     #[arg(long, value_enum, default_value = "none")]
@@ -201,7 +207,36 @@ pub fn plans(
     .context("--expand: the model could not write the expansion")
 }
 
-/// Search options from config, overridden by flags.
+/// A count given as `name` (a flag or a config key): at least 1.
+pub fn check_count(name: &str, v: usize, what: &str) -> Result<usize> {
+    if v == 0 {
+        anyhow::bail!("{name} 0: {what} must be at least 1");
+    }
+    Ok(v)
+}
+
+/// A weight or constant given as `name`: a finite number ≥ 0.
+pub fn check_non_negative(name: &str, v: f32) -> Result<f32> {
+    if !v.is_finite() || v < 0.0 {
+        anyhow::bail!("{name} {v}: use a finite number ≥ 0");
+    }
+    Ok(v)
+}
+
+/// Checks options that came from config and flags together: hybrid fusion needs one
+/// retriever with a weight above 0.
+pub fn check_weights(opts: &SearchOptions) -> Result<()> {
+    if opts.mode == SearchMode::Hybrid && opts.dense_weight == 0.0 && opts.bm25_weight == 0.0 {
+        anyhow::bail!(
+            "--dense-weight and --bm25-weight (or search.dense_weight and search.bm25_weight) \
+             are both 0: hybrid search would rank nothing; give one a weight above 0"
+        );
+    }
+    Ok(())
+}
+
+/// Search options from config, overridden by flags. Config values are checked here, naming
+/// their keys.
 pub fn options(g: &Globals, mode: Option<SearchMode>, k: Option<usize>) -> Result<SearchOptions> {
     let c = &g.config.search;
     let mode = match mode {
@@ -213,11 +248,18 @@ pub fn options(g: &Globals, mode: Option<SearchMode>, k: Option<usize>) -> Resul
     };
     Ok(SearchOptions {
         mode,
-        k: k.unwrap_or(c.k),
-        dense_weight: c.dense_weight,
-        bm25_weight: c.bm25_weight,
-        rrf_k: c.rrf_k,
-        candidates: c.candidates,
+        k: match k {
+            Some(k) => check_count("-k", k, "the number of hits")?,
+            None => check_count("config search.k =", c.k, "the number of hits")?,
+        },
+        dense_weight: check_non_negative("config search.dense_weight =", c.dense_weight)?,
+        bm25_weight: check_non_negative("config search.bm25_weight =", c.bm25_weight)?,
+        rrf_k: check_non_negative("config search.rrf_k =", c.rrf_k)?,
+        candidates: check_count(
+            "config search.candidates =",
+            c.candidates,
+            "the candidates per retriever",
+        )?,
         ..Default::default()
     })
 }
@@ -233,22 +275,34 @@ pub fn retriever(g: &Globals, mode: SearchMode) -> Result<Retriever> {
 }
 
 pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
-    let picked = route_among(g, &a.among, a.route, a.model.as_deref(), &a.query)?;
-    let g = picked.as_ref().map_or(g, |r| &r.0);
+    // Every number is checked before any index is opened or model called. Routing among
+    // indexes changes only the index, so the options come from the same config.
     let mut opts = options(g, a.mode, a.k)?;
     opts.filter = Filter::parse(&a.filter).context("--filter")?;
     if let Some(w) = a.dense_weight {
-        opts.dense_weight = w;
+        opts.dense_weight = check_non_negative("--dense-weight", w)?;
     }
     if let Some(w) = a.bm25_weight {
-        opts.bm25_weight = w;
+        opts.bm25_weight = check_non_negative("--bm25-weight", w)?;
+    }
+    if let Some(r) = a.rrf_k {
+        opts.rrf_k = check_non_negative("--rrf-k", r)?;
+    }
+    if let Some(c) = a.candidates {
+        opts.candidates = check_count("--candidates", c, "the candidates per retriever")?;
     }
     if a.query.trim().is_empty() {
         anyhow::bail!("the query is empty: pass some text to search for");
     }
+    if a.route.is_none() {
+        check_weights(&opts)?;
+    }
+    let picked = route_among(g, &a.among, a.route, a.model.as_deref(), &a.query)?;
+    let g = picked.as_ref().map_or(g, |r| &r.0);
     if let (Some(how), None) = (a.route, a.mode) {
         opts.mode = routed(g, how, a.model.as_deref(), &a.query)?;
     }
+    check_weights(&opts)?;
     let r = retriever(g, opts.mode)?;
     let hits = if a.expand == ExpandChoice::None {
         r.search(&a.query, &opts)?

@@ -435,3 +435,54 @@ async fn stdin_interactive_schema_restart_cache_and_context_window() {
         .unwrap()
         .is_empty());
 }
+
+/// `[index] path` in cairn.toml names where the other commands keep the index; it must not
+/// turn plain `cairn chat` into index chat. `[chat] index` (or `--index`) does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_uses_an_index_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite");
+    common::ingest(&common::samples(), &dir.path().join("idx"), &[]);
+    std::fs::write(dir.path().join("cairn.toml"), "[index]\npath = \"idx\"\n").unwrap();
+    let mock = Llmock::start().await;
+    mock.scenario(json!([{"type": "reply", "text": "Hello there."}]))
+        .await;
+    let mut c = cairn(&mock, &ledger, &[]);
+    c.current_dir(dir.path())
+        .args(["chat", "--model", "openai:gpt-4o-mini", "what is BM25?"]);
+    let (code, text, err) = out(c, None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(text.trim(), "Hello there.");
+    let reqs = mock.requests().await;
+    let body = reqs["requests"][0]["body"].to_string();
+    assert!(
+        !body.contains("Sources:"),
+        "plain chat was sent sources: {body}"
+    );
+    assert!(!err.contains("citations"), "{err}");
+
+    std::fs::write(
+        dir.path().join("cairn.toml"),
+        "[index]\npath = \"idx\"\n[chat]\nindex = \"idx\"\n",
+    )
+    .unwrap();
+    mock.scenario(json!([{"type": "reply", "text": "BM25 needs no training [1]."}]))
+        .await;
+    let mut c = cairn(&mock, &ledger, &[]);
+    c.current_dir(dir.path()).args([
+        "chat",
+        "--model",
+        "openai:gpt-4o-mini",
+        "why does BM25 still matter?",
+    ]);
+    let (code, text, err) = out(c, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.starts_with("BM25 needs no training [1]."), "{text}");
+    let reqs = mock.requests().await;
+    let body = reqs["requests"].as_array().unwrap().last().unwrap()["body"].to_string();
+    assert!(body.contains("Sources:"), "{body}");
+    assert!(
+        err.contains("the model's citations: 1 of 1 supported (lexical)"),
+        "{err}"
+    );
+}

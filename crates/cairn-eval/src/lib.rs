@@ -2,6 +2,7 @@
 //! runner that drives the same ingest and search code users run.
 
 pub mod beir;
+pub mod calibrate;
 pub mod metrics;
 
 pub use beir::{

@@ -3,10 +3,13 @@
 
 use cairn_llm::{ChatRequest, Message};
 
+use crate::cite::CitedSentence;
 use crate::context::{assemble, render, Source};
+use crate::grade::{grade, judge_all, CitationCounts};
 use crate::search::{Retriever, SearchError, SearchMode, SearchOptions};
 use crate::select::{dedup, merge_adjacent, min_max, mmr_with, Passage};
 use crate::transform::QueryPlan;
+use crate::verify::Judge;
 
 #[derive(Debug, Clone)]
 pub struct AskOptions {
@@ -88,14 +91,56 @@ const COMPACT_EXAMPLE: (&str, &str) = (
 /// Sentences a compact answer keeps: small models repeat themselves after that.
 pub const COMPACT_SENTENCES: usize = 2;
 
-/// A compact-style answer trimmed and its citations attributed against the sources
-/// ([`crate::cite::attribute`]); returns the answer and how many sentences were attributed.
-pub fn attribute_compact(answer: &str, sources: &[Source]) -> (String, usize) {
+/// An answer's text with every citation graded.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The answer as shown (compact answers trimmed, cairn's attributions added).
+    pub text: String,
+    pub sentences: Vec<CitedSentence>,
+    pub counts: CitationCounts,
+}
+
+/// Grades an answer's citations against its sources with the lexical check. A compact-style
+/// answer (small local models) is first trimmed to its first distinct sentences, and a
+/// sentence the model left uncited is attributed by cairn ([`crate::cite::attribute`]),
+/// counted as such and never as verified. `removed` is the stream filter's count of markers
+/// that named no source.
+pub fn check(answer: &str, sources: &[Source], style: PromptStyle, removed: usize) -> Checked {
     let texts: Vec<(usize, &str)> = sources
         .iter()
         .map(|s| (s.n, s.passage.text.as_str()))
         .collect();
-    crate::cite::attribute(answer, COMPACT_SENTENCES, &texts)
+    let (text, mut sentences) = if style == PromptStyle::Compact {
+        crate::cite::attribute(answer, COMPACT_SENTENCES, &texts)
+    } else {
+        (answer.to_string(), crate::cite::sentences(answer))
+    };
+    let all: Vec<usize> = sources.iter().map(|s| s.n).collect();
+    grade(&mut sentences, &text_of(sources), &all);
+    let counts = CitationCounts::of(&sentences, removed, "lexical");
+    Checked {
+        text,
+        sentences,
+        counts,
+    }
+}
+
+fn text_of<'a>(sources: &'a [Source]) -> impl Fn(usize) -> Option<&'a str> + 'a {
+    move |n| {
+        sources
+            .iter()
+            .find(|s| s.n == n)
+            .map(|s| s.passage.text.as_str())
+    }
+}
+
+impl Checked {
+    /// Re-checks every citation with a judge model (`--verify model`): what `verified` means
+    /// becomes "entailed (judge)".
+    pub async fn judge(&mut self, judge: &Judge, sources: &[Source]) {
+        judge_all(&mut self.sentences, judge, &text_of(sources)).await;
+        self.counts = CitationCounts::of(&self.sentences, self.counts.removed, "judge");
+    }
 }
 
 /// The chat request for a question over numbered sources.

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use crate::grade::{best_source, Citation};
+
 /// Filters citation markers out of streamed text as it arrives.
 #[derive(Debug)]
 pub struct CitationFilter {
@@ -118,13 +120,17 @@ fn parse_marker(inner: &str) -> Option<Vec<usize>> {
     nums.filter(|v| !v.is_empty())
 }
 
-/// One answer sentence and the sources it cites.
+/// One answer sentence, the sources it cites and what checking them found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CitedSentence {
     pub text: String,
+    /// Every source the sentence cites, in order (the model's and cairn's).
     pub sources: Vec<usize>,
-    /// How well each cited source backs the sentence (filled by [`verify`]).
-    pub support: Vec<Support>,
+    /// The sources among `sources` that cairn attributed (the model cited nothing here).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributed: Vec<usize>,
+    /// One entry per cited source (filled by [`grade`]).
+    pub citations: Vec<Citation>,
 }
 
 /// The source numbers the sentences cite, each once, in order of first citation.
@@ -137,19 +143,6 @@ pub fn cited_numbers(sentences: &[CitedSentence]) -> Vec<usize> {
     }
     out
 }
-
-/// Lexical support of a sentence by one cited source.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Support {
-    pub source: usize,
-    /// Share of the sentence's content words found in the source, in [0, 1].
-    pub score: f32,
-    /// `score >= SUPPORTED`.
-    pub verified: bool,
-}
-
-/// At least half of a sentence's content words must appear in the source it cites.
-pub const SUPPORTED: f32 = 0.5;
 
 const STOPWORDS: &[&str] = &[
     "the", "and", "for", "are", "was", "were", "with", "that", "this", "from", "they", "their",
@@ -165,40 +158,24 @@ pub(crate) fn content_words(text: &str) -> Vec<String> {
     static STEMMER: std::sync::OnceLock<rust_stemmers::Stemmer> = std::sync::OnceLock::new();
     let stemmer =
         STEMMER.get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
-    text.split(|c: char| !c.is_alphanumeric())
+    // "5,016,723" and "5016723" are one number: drop separators between digits first.
+    let b = text.as_bytes();
+    let joined: String = text
+        .char_indices()
+        .filter(|&(i, c)| {
+            !(c == ','
+                && i > 0
+                && b[i - 1].is_ascii_digit()
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        })
+        .map(|(_, c)| c)
+        .collect();
+    joined
+        .split(|c: char| !c.is_alphanumeric())
         .map(str::to_lowercase)
         .filter(|w| w.chars().count() >= 3 && !STOPWORDS.contains(&w.as_str()))
         .map(|w| stemmer.stem(&w).into_owned())
         .collect()
-}
-
-/// Share of the sentence's content words (citation markers aside) that the source contains.
-pub fn support_score(sentence: &str, source: &str) -> f32 {
-    let words = content_words(sentence);
-    if words.is_empty() {
-        return 0.0;
-    }
-    let have: std::collections::HashSet<String> = content_words(source).into_iter().collect();
-    words.iter().filter(|w| have.contains(*w)).count() as f32 / words.len() as f32
-}
-
-/// Checks each sentence's citations against the cited sources' text: a citation verifies when
-/// the source holds most of the sentence's content words. `text_of(n)` is source `n`'s text.
-pub fn verify<'a>(sentences: &mut [CitedSentence], text_of: &dyn Fn(usize) -> Option<&'a str>) {
-    for s in sentences {
-        s.support = s
-            .sources
-            .iter()
-            .map(|&n| {
-                let score = text_of(n).map_or(0.0, |t| support_score(&s.text, t));
-                Support {
-                    source: n,
-                    score,
-                    verified: score >= SUPPORTED,
-                }
-            })
-            .collect();
-    }
 }
 
 /// Splits checked answer text into sentences, each with the markers in it (a marker right
@@ -271,15 +248,21 @@ fn push_sentence(out: &mut Vec<CitedSentence>, s: &str) {
     out.push(CitedSentence {
         text: t.to_string(),
         sources,
-        support: Vec::new(),
+        attributed: Vec::new(),
+        citations: Vec::new(),
     });
 }
 
 /// For models too small to cite reliably: keeps the first `max_sentences` distinct sentences,
-/// and a sentence whose citations are missing or do not verify gets the source that best
-/// supports it instead, when one reaches [`SUPPORTED`] (else it keeps what the model wrote).
-/// Returns the new answer and how many sentences were attributed this way.
-pub fn attribute(answer: &str, max_sentences: usize, sources: &[(usize, &str)]) -> (String, usize) {
+/// and a sentence the model left without a citation that passes the lexical check gets the
+/// source that passes it best, added and marked as cairn's ([`CitedSentence::attributed`]).
+/// A citation the model wrote is never removed or replaced: it stays beside cairn's, and
+/// [`crate::grade::grade`] checks and flags it. Returns the new answer and its sentences.
+pub fn attribute(
+    answer: &str,
+    max_sentences: usize,
+    sources: &[(usize, &str)],
+) -> (String, Vec<CitedSentence>) {
     let mut kept: Vec<CitedSentence> = Vec::new();
     for s in sentences(answer) {
         let bare = content_words(&s.text);
@@ -291,43 +274,51 @@ pub fn attribute(answer: &str, max_sentences: usize, sources: &[(usize, &str)]) 
             break;
         }
     }
-    let mut added = 0;
-    let mut out: Vec<String> = Vec::new();
-    for s in kept {
-        let verifies = s.sources.iter().any(|n| {
-            sources
-                .iter()
-                .any(|(m, t)| m == n && support_score(&s.text, t) >= SUPPORTED)
-        });
-        if verifies {
-            out.push(s.text);
+    let all: Vec<usize> = sources.iter().map(|(n, _)| *n).collect();
+    let text_of = |n: usize| sources.iter().find(|(m, _)| *m == n).map(|(_, t)| *t);
+    for s in &mut kept {
+        let supported = s
+            .sources
+            .iter()
+            .any(|&n| text_of(n).is_some_and(|t| crate::verify::lexical(&s.text, t).passed()));
+        if supported {
             continue;
         }
-        let best = sources
-            .iter()
-            .map(|(n, t)| (*n, support_score(&s.text, t)))
-            .filter(|(_, score)| *score >= SUPPORTED)
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
-        match best {
-            Some((n, _)) => {
-                added += 1;
-                let t = strip_markers(&s.text);
-                let t = t.trim_end();
-                match t.char_indices().last() {
-                    Some((i, c)) if matches!(c, '.' | '!' | '?') => {
-                        out.push(format!("{} [{n}]{c}", t[..i].trim_end()))
-                    }
-                    _ => out.push(format!("{t} [{n}]")),
-                }
+        if let Some((n, _)) = best_source(&s.text, &all, &text_of) {
+            if !s.sources.contains(&n) {
+                s.text = with_marker(&s.text, n);
+                s.sources.push(n);
+                s.attributed.push(n);
             }
-            None => out.push(s.text),
         }
     }
-    (out.join(" "), added)
+    let text = kept
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (text, kept)
+}
+
+/// The sentence with `[n]` added after its other markers, before its final full stop.
+fn with_marker(sentence: &str, n: usize) -> String {
+    let t = sentence.trim_end();
+    match t.char_indices().last() {
+        Some((i, c)) if matches!(c, '.' | '!' | '?') => {
+            let body = &t[..i];
+            if body.ends_with(']') {
+                format!("{body}[{n}]{c}")
+            } else {
+                format!("{} [{n}]{c}", body.trim_end())
+            }
+        }
+        Some((_, ']')) => format!("{t}[{n}]"),
+        _ => format!("{t} [{n}]"),
+    }
 }
 
 /// The text without its `[n]` markers (and the space before each).
-fn strip_markers(text: &str) -> String {
+pub(crate) fn strip_markers(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(o) = rest.find('[') {
@@ -410,7 +401,8 @@ mod tests {
             CitedSentence {
                 text: "Paris is the capital [1].".into(),
                 sources: vec![1],
-                support: Vec::new(),
+                attributed: Vec::new(),
+                citations: Vec::new(),
             }
         );
         assert_eq!(s[1].sources, vec![2, 1]);
@@ -420,34 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn citations_verify_when_the_source_holds_the_sentence() {
-        let mut s = sentences(
-            "[1] Hikers build cairns to mark trails over bare rock. Cairns guide walkers in fog [2]. Knives need honing [2].",
-        );
-        let texts = [
-            "Hikers build and follow cairns to mark a trail where the ground is bare rock.",
-            "Do not knock down cairns, since in fog they may be the only guide back for walkers.",
-        ];
-        verify(&mut s, &|n| texts.get(n - 1).copied());
-        // 8 content words; all but "over" are in source 1.
-        assert!(
-            s[0].support[0].verified && s[0].support[0].score == 0.875,
-            "{:?}",
-            s[0]
-        );
-        // "cairns guide walkers fog": all four in source 2.
-        assert!(s[1].support[0].verified, "{:?}", s[1]);
-        // "knives need honing": none in source 2.
-        assert_eq!(s[2].support[0].score, 0.0);
-        assert!(!s[2].support[0].verified);
-        // A source that does not exist supports nothing.
-        let mut t = sentences("Cairns [9].");
-        verify(&mut t, &|n| texts.get(n - 1).copied());
-        assert!(!t[0].support[0].verified);
-    }
-
-    #[test]
-    fn attribution_cites_the_best_supporting_source_and_stops_repetition() {
+    fn attribution_fills_only_uncited_sentences_and_stops_repetition() {
         let sources = [
             (
                 1,
@@ -455,7 +420,7 @@ mod tests {
             ),
             (2, "Wash knives by hand and dry them at once."),
         ];
-        let (a, added) = attribute(
+        let (a, s) = attribute(
             "Cairns mark a trail over bare rock. Dry knives at once [2]. Cairns mark a trail over bare rock. More text.",
             3,
             &sources,
@@ -464,13 +429,25 @@ mod tests {
             a,
             "Cairns mark a trail over bare rock [1]. Dry knives at once [2]."
         );
-        assert_eq!(added, 1);
-        // Nothing supported: no citation is invented; the sentence cap holds.
-        let (a, added) = attribute("The moon is made of cheese. Second. Third.", 2, &sources);
-        assert_eq!(
-            (a.as_str(), added),
-            ("The moon is made of cheese. Second.", 0)
+        assert_eq!(s[0].attributed, vec![1]);
+        assert!(
+            s[1].attributed.is_empty(),
+            "the model's citation stays the model's"
         );
+        // A citation the model wrote is never removed or replaced, even when it names the
+        // wrong source: cairn's attribution goes beside it, marked as cairn's.
+        let (a, s) = attribute("Cairns mark a trail over bare rock [2].", 2, &sources);
+        assert_eq!(a, "Cairns mark a trail over bare rock [2][1].");
+        assert_eq!(
+            (s[0].sources.clone(), s[0].attributed.clone()),
+            (vec![2, 1], vec![1])
+        );
+        assert_eq!(with_marker("Done. [2]", 1), "Done. [2][1]");
+        assert_eq!(with_marker("No stop", 3), "No stop [3]");
+        // Nothing supported: no citation is invented; the sentence cap holds.
+        let (a, s) = attribute("The moon is made of cheese. Second. Third.", 2, &sources);
+        assert_eq!(a, "The moon is made of cheese. Second.");
+        assert!(s.iter().all(|s| s.attributed.is_empty()));
     }
 
     #[test]

@@ -122,6 +122,14 @@ impl Retriever {
         Ok(Retriever { searcher, embedder })
     }
 
+    /// Moves the index snapshot to the generation on disk when another process has written
+    /// since it was opened (see `Searcher::refresh`); true when it did. Positions from earlier
+    /// rankings are invalid afterwards. Long-lived callers (chat, a server) call it between
+    /// queries.
+    pub fn refresh(&mut self) -> Result<bool, SearchError> {
+        Ok(self.searcher.refresh()?)
+    }
+
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, SearchError> {
         let e = self
             .embedder

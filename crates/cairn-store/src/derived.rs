@@ -196,6 +196,8 @@ impl Searcher {
     /// Nearest chunks by cosine: HNSW on large indexes, exact search on small ones and under
     /// selective filters (where a graph walk would visit mostly rejected nodes).
     pub fn dense(&self, query: &[f32], k: usize, allow: Option<&[bool]>) -> Vec<(u32, f32)> {
+        // More than every chunk is every chunk (and keeps `ef` arithmetic in range).
+        let k = k.min(self.len());
         let ef = EF_SEARCH.max(k);
         let vectors = &self.d.vectors;
         match (allow, &self.d.hnsw) {
@@ -210,6 +212,7 @@ impl Searcher {
 
     /// Best chunks by BM25.
     pub fn bm25(&self, query: &str, k: usize, allow: Option<&[bool]>) -> Vec<(u32, f32)> {
+        let k = k.min(self.len());
         match allow {
             Some(a) => self.d.bm25.search(query, k, Some(&|p: u32| a[p as usize])),
             None => self.d.bm25.search(query, k, None),

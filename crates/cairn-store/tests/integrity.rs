@@ -125,6 +125,9 @@ fn refresh_follows_another_writer_and_reads_rows_by_stable_id() {
         s.section("d3", &[]),
         Err(StoreError::Changed { .. })
     ));
+    // Asking for more hits than there are chunks returns them all.
+    assert_eq!(s.bm25("document", usize::MAX, None).len(), n);
+    assert_eq!(s.dense(vecs.get(0), usize::MAX, None).len(), n);
     assert!(matches!(
         s.chunk(10_000),
         Err(StoreError::Position {

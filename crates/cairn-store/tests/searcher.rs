@@ -135,6 +135,9 @@ fn hnsw_agrees_with_exact_search_and_honours_filters() {
                 == 0
         );
     }
+    // More hits than chunks, with and without a filter, neither overflows nor panics.
+    assert!(graph.dense(vecs.get(1), usize::MAX, None).len() <= 3000);
+    assert!(graph.dense(vecs.get(1), usize::MAX, Some(&allow)).len() <= 1500);
     // The graph is cached with the rest.
     drop(graph);
     let again = Searcher::open_with(d.path(), 0).unwrap();

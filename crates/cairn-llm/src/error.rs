@@ -98,11 +98,21 @@ pub enum LlmError {
         provider: &'static str,
         message: String,
     },
-    #[error("the request has {tokens} input tokens{}, more than {model}'s context window of {limit}; shorten the prompt or pick a model with a larger window", if *estimated { " (estimated)" } else { "" })]
+    /// The input (plus the output it asks room for) does not fit the model's context window.
+    #[error(
+        "the request has {tokens} input tokens{}{}, which does not fit {model}'s context window \
+         of {limit} tokens; shorten the prompt or pick a model with a larger window",
+        if *estimated { " (estimated)" } else { "" },
+        if *output > 0 { format!(" plus {output} reserved for output") } else { String::new() }
+    )]
     ContextTooLong {
         model: String,
+        /// Input tokens of the request.
         tokens: u64,
+        /// The window: input and output together.
         limit: u64,
+        /// Output tokens the request reserves (`max_output_tokens`), 0 when it sets none.
+        output: u64,
         estimated: bool,
     },
     #[error("{0}")]

@@ -59,6 +59,16 @@ pub trait ChatModel: Send + Sync {
     async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
         Ok(crate::tokens::estimate_request(&self.id(), req))
     }
+
+    /// The most tokens one request can hold, input and output together, when known: the
+    /// published window of provider models ([`crate::tokens::context_window`]), the runtime's
+    /// real limit for the local model (its GGUF `llama.context_length` capped by what candle
+    /// holds), the enforced window through a [`crate::middleware::ContextGuard`]. Budgeting
+    /// code (trimming a chat history) compares it with [`ChatModel::count_tokens`] plus the
+    /// output it wants room for.
+    async fn context_window(&self) -> Result<Option<u64>, LlmError> {
+        Ok(crate::tokens::context_window(&self.id()))
+    }
 }
 
 #[async_trait]
@@ -74,6 +84,9 @@ impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
     }
     async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
         (**self).count_tokens(req).await
+    }
+    async fn context_window(&self) -> Result<Option<u64>, LlmError> {
+        (**self).context_window().await
     }
 }
 

@@ -106,8 +106,15 @@ pub fn estimate_request(id: &ModelId, req: &ChatRequest) -> TokenCount {
     }
 }
 
-/// Context windows (input + output) of well-known models, by longest name prefix.
+/// Context windows (input + output) of well-known models, by longest name prefix. A local
+/// model (`local:…`) can hold at most the runtime's positions
+/// ([`cairn_models::gguf::RUNTIME_MAX_POSITIONS`], 4096); its exact window, which a smaller
+/// `llama.context_length` can lower, comes from [`crate::ChatModel::context_window`] once
+/// the file is loaded.
 pub fn context_window(id: &ModelId) -> Option<u64> {
+    if id.provider == "local" {
+        return Some(cairn_models::gguf::RUNTIME_MAX_POSITIONS as u64);
+    }
     const TABLE: &[(&str, u64)] = &[
         ("gpt-4o", 128_000),
         ("gpt-4.1", 1_047_576),
@@ -165,5 +172,14 @@ mod tests {
             Some(200_000)
         );
         assert_eq!(context_window(&ModelId::new("ollama", "llama3.2")), None);
+        // SmolLM2 was trained for 8192 tokens (Ollama runs it so); candle holds 4096.
+        assert_eq!(
+            context_window(&ModelId::new("ollama", "smollm2:135m")),
+            Some(8_192)
+        );
+        assert_eq!(
+            context_window(&ModelId::new("local", "smollm2-135m-instruct")),
+            Some(4_096)
+        );
     }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_llama::ModelWeights;
+use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
@@ -29,8 +29,16 @@ pub enum GgufError {
     Unsupported { path: String, problem: String },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
-    #[error("prompt of {prompt} tokens leaves no room in the model's {window}-token context")]
+    /// The prompt leaves no room for output in the context window (see
+    /// [`GgufChat::context_window`]): `prompt` tokens were given, at most `window - 1` fit.
+    #[error(
+        "prompt of {prompt} tokens does not fit the model's {window}-token context window \
+         (prompt and output together; at most {} prompt tokens)",
+        .window.saturating_sub(1)
+    )]
     ContextTooLong { prompt: usize, window: usize },
+    #[error("the prompt is empty: generation needs at least one prompt token")]
+    EmptyPrompt,
     #[error("inference: {0}")]
     Inference(String),
 }
@@ -38,7 +46,7 @@ pub enum GgufError {
 impl cairn_core::Classify for GgufError {
     fn class(&self) -> cairn_core::ErrorClass {
         match self {
-            GgufError::File { .. } | GgufError::Unsupported { .. } => {
+            GgufError::File { .. } | GgufError::Unsupported { .. } | GgufError::EmptyPrompt => {
                 cairn_core::ErrorClass::InvalidInput
             }
             GgufError::ContextTooLong { .. } => cairn_core::ErrorClass::ContextTooLong,
@@ -73,12 +81,16 @@ impl Requantize {
     }
 }
 
+/// Positions candle's `quantized_llama` can hold: its rotary tables have `MAX_SEQ_LEN` rows,
+/// and a position past them fails inside candle however long the model's own context is.
+pub const RUNTIME_MAX_POSITIONS: usize = MAX_SEQ_LEN;
+
 /// Why generation stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     /// The model emitted an end-of-turn token.
     EndOfTurn,
-    /// `max_tokens` reached.
+    /// `max_tokens` reached, or the context window is full (see [`GgufChat::context_window`]).
     Length,
     /// A stop string appeared (it is not emitted).
     StopString,
@@ -136,7 +148,10 @@ pub struct GgufChat {
     weights: Mutex<ModelWeights>,
     tokenizer: Tokenizer,
     end_of_turn: Vec<u32>,
+    /// `llama.context_length` from the file.
     context_length: usize,
+    /// What this runtime can hold: `min(context_length, RUNTIME_MAX_POSITIONS)`.
+    window: usize,
     pub architecture: String,
     /// The weight types in use after loading, e.g. `Q8_0 (re-quantised from Q4_1)`.
     pub quantization: String,
@@ -175,6 +190,7 @@ impl GgufChat {
             .metadata
             .get("llama.context_length")
             .and_then(|v| v.to_u32().ok())
+            .filter(|&n| n > 0)
             .unwrap_or(2048) as usize;
         let end_of_turn = end_of_turn_ids(&content.metadata, &tokenizer);
 
@@ -233,14 +249,36 @@ impl GgufChat {
             tokenizer,
             end_of_turn,
             context_length,
+            window: context_length.min(RUNTIME_MAX_POSITIONS),
             architecture,
             quantization,
             load_secs: started.elapsed().as_secs_f64(),
         })
     }
 
+    /// `llama.context_length` from the file's metadata: what the model was trained for. The
+    /// runtime may hold less; budget with [`GgufChat::context_window`].
     pub fn context_length(&self) -> usize {
         self.context_length
+    }
+
+    /// Tokens of prompt and output together that one generation can hold: the smaller of the
+    /// model's `llama.context_length` and [`RUNTIME_MAX_POSITIONS`] (SmolLM2-135M: 8192 and
+    /// 4096, so 4096). A prompt of `window` tokens or more is refused with
+    /// [`GgufError::ContextTooLong`]; output stops with [`Stop::Length`] when the window is full.
+    pub fn context_window(&self) -> usize {
+        self.window
+    }
+
+    /// Refuses a prompt that leaves no room for output.
+    pub fn check_fits(&self, prompt_tokens: usize) -> Result<(), GgufError> {
+        if prompt_tokens >= self.window {
+            return Err(GgufError::ContextTooLong {
+                prompt: prompt_tokens,
+                window: self.window,
+            });
+        }
+        Ok(())
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {
@@ -264,15 +302,26 @@ impl GgufChat {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<GenerateStats, GgufError> {
         let prompt_ids = self.encode(prompt)?;
-        if prompt_ids.len() + 1 >= self.context_length {
-            return Err(GgufError::ContextTooLong {
-                prompt: prompt_ids.len(),
-                window: self.context_length,
-            });
+        self.generate_ids(&prompt_ids, params, on_text)
+    }
+
+    /// [`GgufChat::generate`] from prompt tokens (from [`GgufChat::encode`]). A prompt that
+    /// leaves no room for output is refused before any work; `max_tokens` is capped to what
+    /// fits, so generation ends with [`Stop::Length`] when the window is full.
+    pub fn generate_ids(
+        &self,
+        prompt_ids: &[u32],
+        params: &GenerateParams,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<GenerateStats, GgufError> {
+        if prompt_ids.is_empty() {
+            return Err(GgufError::EmptyPrompt);
         }
-        let max_new = params
-            .max_tokens
-            .min(self.context_length - prompt_ids.len() - 1);
+        self.check_fits(prompt_ids.len())?;
+        // Prompt and output share the window: the prefill takes positions 0..prompt, and the
+        // last generated token is never fed back, so prompt + max_new <= window keeps every
+        // position inside the rotary tables.
+        let max_new = params.max_tokens.min(self.window - prompt_ids.len());
         let mut weights = self
             .weights
             .lock()
@@ -289,7 +338,7 @@ impl GgufChat {
         let dev = Device::Cpu;
 
         let t0 = Instant::now();
-        let input = Tensor::new(prompt_ids.as_slice(), &dev)?.unsqueeze(0)?;
+        let input = Tensor::new(prompt_ids, &dev)?.unsqueeze(0)?;
         let logits = weights.forward(&input, 0)?.squeeze(0)?;
         let mut next = sampler.sample(&logits)?;
         let prefill_secs = t0.elapsed().as_secs_f64();

@@ -3,7 +3,9 @@
 
 use std::sync::OnceLock;
 
-use cairn_models::{GenerateParams, GgufChat, Requantize, Resolver, Stop};
+use cairn_core::{Classify, ErrorClass};
+use cairn_models::gguf::RUNTIME_MAX_POSITIONS;
+use cairn_models::{GenerateParams, GgufChat, GgufError, Requantize, Resolver, Stop};
 
 fn model_path() -> std::path::PathBuf {
     let r = Resolver::from_env_with_dir_var(None);
@@ -159,4 +161,59 @@ fn a_file_that_is_not_gguf_is_named() {
         .unwrap()
         .to_string();
     assert!(e.contains("broken.gguf") && e.contains("GGUF"), "{e}");
+}
+
+#[test]
+fn the_window_is_candles_limit_and_longer_prompts_get_the_typed_error_up_front() {
+    let m = model();
+    // SmolLM2 was trained for 8192 tokens; candle's quantized_llama holds 4096 positions.
+    assert_eq!(m.context_length(), 8192);
+    assert_eq!(RUNTIME_MAX_POSITIONS, 4096);
+    assert_eq!(m.context_window(), 4096);
+    // Digits tokenise one by one: n digits are n tokens.
+    assert_eq!(m.encode(&"7".repeat(5000)).unwrap().len(), 5000);
+    let mut called = false;
+    // 4097..8191 tokens used to pass the check against the metadata and fail inside candle.
+    for n in [5000, 4096, 4097, 8191, 20_000] {
+        let e = m
+            .generate(&"7".repeat(n), &GenerateParams::default(), &mut |_| {
+                called = true;
+                true
+            })
+            .unwrap_err();
+        assert!(
+            matches!(e, GgufError::ContextTooLong { prompt, window: 4096 } if prompt == n),
+            "{n}: {e:?}"
+        );
+        assert_eq!(e.class(), ErrorClass::ContextTooLong);
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&n.to_string()) && msg.contains("4096") && msg.contains("4095"),
+            "{msg}"
+        );
+    }
+    assert!(!called);
+    let e = m
+        .generate("", &GenerateParams::default(), &mut |_| true)
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::InvalidInput, "{e}");
+}
+
+#[test]
+fn a_prompt_just_under_the_window_generates_and_stops_when_the_window_is_full() {
+    let m = model();
+    let window = m.context_window();
+    // max_tokens would overrun the window: generation stops cleanly when it is full.
+    let params = GenerateParams {
+        max_tokens: 16,
+        ignore_eos: true,
+        ..GenerateParams::default()
+    };
+    let s = m
+        .generate(&"7".repeat(window - 3), &params, &mut |_| true)
+        .unwrap();
+    assert_eq!(
+        (s.prompt_tokens, s.output_tokens, s.stop),
+        (window - 3, 3, Stop::Length)
+    );
 }

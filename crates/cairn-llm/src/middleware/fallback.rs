@@ -125,4 +125,8 @@ impl ChatModel for Fallback {
     async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
         self.models[0].count_tokens(req).await
     }
+    /// The primary's window, as for `id` and `count_tokens`.
+    async fn context_window(&self) -> Result<Option<u64>, LlmError> {
+        self.models[0].context_window().await
+    }
 }

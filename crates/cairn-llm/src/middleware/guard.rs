@@ -1,5 +1,10 @@
-//! Refuses a request that cannot fit the model's context window before it is sent: the local
-//! token count (plus the requested output budget) against the window.
+//! Refuses a request that cannot fit the model's context window before it is sent: the input
+//! token count plus the requested output budget against the window.
+//!
+//! Provider models are counted with the local estimate ([`crate::tokens::estimate_request`]),
+//! never a count endpoint (that would be a round trip per request). The local model is counted
+//! exactly with its own tokenizer, and its window is capped by what the runtime really holds
+//! ([`ChatModel::context_window`]): a configured window cannot raise a hard limit.
 
 use std::sync::Arc;
 
@@ -14,23 +19,41 @@ pub struct ContextGuard {
     window: u64,
 }
 
+fn is_local(id: &ModelId) -> bool {
+    id.provider == "local"
+}
+
 impl ContextGuard {
     /// `window` in tokens; see [`crate::tokens::context_window`] for the known defaults.
     pub fn new(inner: Arc<dyn ChatModel>, window: u64) -> Self {
         ContextGuard { inner, window }
     }
 
-    fn check(&self, req: &ChatRequest) -> Result<(), LlmError> {
+    /// The window this guard enforces.
+    async fn window(&self) -> Result<u64, LlmError> {
+        if is_local(&self.inner.id()) {
+            if let Some(hard) = self.inner.context_window().await? {
+                return Ok(self.window.min(hard));
+            }
+        }
+        Ok(self.window)
+    }
+
+    async fn check(&self, req: &ChatRequest) -> Result<(), LlmError> {
         let id = self.inner.id();
-        let count = crate::tokens::estimate_request(&id, req);
-        let limit = self
-            .window
-            .saturating_sub(req.max_output_tokens.unwrap_or(0) as u64);
-        if count.tokens > limit {
+        let count = if is_local(&id) {
+            self.inner.count_tokens(req).await?
+        } else {
+            crate::tokens::estimate_request(&id, req)
+        };
+        let window = self.window().await?;
+        let output = req.max_output_tokens.unwrap_or(0) as u64;
+        if count.tokens.saturating_add(output) > window {
             return Err(LlmError::ContextTooLong {
                 model: id.to_string(),
                 tokens: count.tokens,
-                limit,
+                limit: window,
+                output,
                 estimated: !count.exact,
             });
         }
@@ -44,14 +67,17 @@ impl ChatModel for ContextGuard {
         self.inner.id()
     }
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.check(req)?;
+        self.check(req).await?;
         self.inner.chat(req).await
     }
     async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {
-        self.check(req)?;
+        self.check(req).await?;
         self.inner.stream(req).await
     }
     async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
         self.inner.count_tokens(req).await
+    }
+    async fn context_window(&self) -> Result<Option<u64>, LlmError> {
+        self.window().await.map(Some)
     }
 }

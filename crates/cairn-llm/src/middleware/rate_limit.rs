@@ -130,6 +130,9 @@ impl ChatModel for RateLimit {
     async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
         self.inner.count_tokens(req).await
     }
+    async fn context_window(&self) -> Result<Option<u64>, LlmError> {
+        self.inner.context_window().await
+    }
 }
 
 #[cfg(test)]

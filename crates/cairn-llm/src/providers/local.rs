@@ -26,7 +26,7 @@ pub const DEFAULT_SPEC: &str = "local:smollm2-135m-instruct";
 /// What SmolLM2's own template puts in when a conversation has no system message.
 const DEFAULT_SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
 /// Output cap when the request sets none: small models ramble.
-const DEFAULT_MAX_TOKENS: u32 = 512;
+pub const DEFAULT_MAX_TOKENS: u32 = 512;
 
 pub struct Local {
     name: String,
@@ -101,6 +101,20 @@ fn local_error(e: GgufError) -> LlmError {
     }
 }
 
+/// The runtime's errors, with a context overflow as the one typed error every model gives.
+fn generation_error(model: &str, e: GgufError) -> LlmError {
+    match e {
+        GgufError::ContextTooLong { prompt, window } => LlmError::ContextTooLong {
+            model: format!("local:{model}"),
+            tokens: prompt as u64,
+            limit: window as u64,
+            output: 0,
+            estimated: false,
+        },
+        e => local_error(e),
+    }
+}
+
 /// Renders a conversation in ChatML, ending with the opened assistant turn.
 pub fn render_chatml(req: &ChatRequest) -> String {
     let mut out = String::new();
@@ -159,6 +173,16 @@ impl Local {
         Ok(())
     }
 
+    /// The rendered prompt's tokens, refused up front when they leave no room for output
+    /// (generation then caps the output to what fits).
+    fn prompt_ids(&self, model: &GgufChat, req: &ChatRequest) -> Result<Vec<u32>, LlmError> {
+        let ids = model.encode(&render_chatml(req)).map_err(local_error)?;
+        model
+            .check_fits(ids.len())
+            .map_err(|e| generation_error(&self.name, e))?;
+        Ok(ids)
+    }
+
     fn params(req: &ChatRequest) -> GenerateParams {
         GenerateParams {
             max_tokens: req.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize,
@@ -185,11 +209,11 @@ impl ChatModel for Local {
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
         self.check(req)?;
         let model = self.loaded().await?;
-        let prompt = render_chatml(req);
+        let ids = self.prompt_ids(&model, req)?;
         let params = Self::params(req);
         let (text, stats) = tokio::task::spawn_blocking(move || {
             let mut text = String::new();
-            let stats = model.generate(&prompt, &params, &mut |piece| {
+            let stats = model.generate_ids(&ids, &params, &mut |piece| {
                 text.push_str(piece);
                 true
             });
@@ -200,7 +224,7 @@ impl ChatModel for Local {
             message: format!("generation crashed: {e}"),
             class: ErrorClass::Internal,
         })?
-        .map_err(local_error)?;
+        .map_err(|e| generation_error(&self.name, e))?;
         Ok(ChatResponse {
             content: vec![ContentPart::Text { text }],
             tool_calls: Vec::new(),
@@ -218,16 +242,16 @@ impl ChatModel for Local {
     async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {
         self.check(req)?;
         let model = self.loaded().await?;
-        let prompt = render_chatml(req);
+        let ids = self.prompt_ids(&model, req)?;
         let params = Self::params(req);
         let name = self.name.clone();
         let (tx, mut rx) = mpsc::channel::<Result<ChatEvent, LlmError>>(64);
         tokio::task::spawn_blocking(move || {
             let _ = tx.blocking_send(Ok(ChatEvent::Start {
                 request_id: None,
-                model: Some(name),
+                model: Some(name.clone()),
             }));
-            let result = model.generate(&prompt, &params, &mut |piece| {
+            let result = model.generate_ids(&ids, &params, &mut |piece| {
                 tx.blocking_send(Ok(ChatEvent::TextDelta {
                     text: piece.to_string(),
                 }))
@@ -246,7 +270,7 @@ impl ChatModel for Local {
                         reason: finish_reason(stats.stop),
                     }),
                 ],
-                Err(e) => vec![Err(local_error(e))],
+                Err(e) => vec![Err(generation_error(&name, e))],
             };
             for ev in tail {
                 if tx.blocking_send(ev).is_err() {
@@ -269,6 +293,12 @@ impl ChatModel for Local {
             tokens: ids.len() as u64,
             exact: true,
         })
+    }
+
+    /// The loaded model's real window: `llama.context_length` capped by what candle holds.
+    async fn context_window(&self) -> Result<Option<u64>, LlmError> {
+        let model = self.loaded().await?;
+        Ok(Some(model.context_window() as u64))
     }
 }
 

@@ -5,13 +5,12 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{merge_extra, str_at, u64_at, Endpoint};
+use super::{merge_extra, sse_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
 use crate::error::{LlmError, StreamBreak};
 use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
-use crate::transport::{parse_event, sse_events, truncated, ErrorBody, Headers};
+use crate::transport::{parse_event, truncated, ErrorBody, Headers};
 use crate::types::{
     ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, ImageSource, Role, ToolCall,
     ToolChoice, Usage,
@@ -191,7 +190,10 @@ pub(crate) fn usage(u: &Value) -> Usage {
     let read = u64_at(u, &["cache_read_input_tokens"]);
     let write = u64_at(u, &["cache_creation_input_tokens"]);
     Usage {
-        input_tokens: u64_at(u, &["input_tokens"]) + read + write,
+        // Saturating: the counts come off the wire.
+        input_tokens: u64_at(u, &["input_tokens"])
+            .saturating_add(read)
+            .saturating_add(write),
         cached_input_tokens: read,
         cache_write_tokens: write,
         output_tokens: u64_at(u, &["output_tokens"]),
@@ -380,6 +382,74 @@ impl StreamState {
     }
 }
 
+/// The Messages stream grammar: typed events until `message_stop`; without it the stream
+/// is truncated.
+#[derive(Default)]
+pub struct AnthropicStream {
+    st: StreamState,
+    request_id: Option<String>,
+    started: bool,
+}
+
+impl AnthropicStream {
+    /// `request_id` from the response headers, when sent (else `message_start`'s id);
+    /// `structured`: the schema name of a structured-output request, whose forced tool's
+    /// input is streamed as text.
+    pub fn new(request_id: Option<String>, structured: Option<&str>) -> Self {
+        AnthropicStream {
+            st: StreamState {
+                forced: structured.map(result_tool),
+                ..Default::default()
+            },
+            request_id,
+            started: false,
+        }
+    }
+}
+
+impl StreamDecoder for AnthropicStream {
+    fn payload(&mut self, data: &[u8], out: &mut Vec<ChatEvent>) -> Result<bool, LlmError> {
+        let v = parse_event(P, data)?;
+        let from = out.len();
+        let done = self.st.event(&v, out)?;
+        // One `Start`, first, as from every provider: `message_start` gives it; a server
+        // that sends other events first gets a bare one, and a repeated `message_start`
+        // none (found by tests/prop_anthropic.rs).
+        let is_start = |e: &ChatEvent| matches!(e, ChatEvent::Start { .. });
+        if self.started {
+            let mut i = from;
+            while i < out.len() {
+                if is_start(&out[i]) {
+                    out.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        } else if out.len() > from {
+            self.started = true;
+            if !is_start(&out[from]) {
+                out.insert(
+                    from,
+                    ChatEvent::Start {
+                        request_id: None,
+                        model: None,
+                    },
+                );
+            }
+        }
+        if self.request_id.is_some() {
+            if let Some(ChatEvent::Start { request_id, .. }) = out.get_mut(from) {
+                *request_id = self.request_id.clone();
+            }
+        }
+        Ok(done)
+    }
+
+    fn end_of_body(&mut self, _out: &mut Vec<ChatEvent>) -> Result<(), LlmError> {
+        Err(truncated(P))
+    }
+}
+
 #[async_trait]
 impl ChatModel for Anthropic {
     fn id(&self) -> ModelId {
@@ -413,33 +483,12 @@ impl ChatModel for Anthropic {
             .transport
             .post_stream(P, &url, &self.headers(), &self.body(req, true), parse_error)
             .await?;
-        let mut events = sse_events(P, bytes);
-        let forced = req.response_format.as_ref().map(|f| result_tool(&f.name));
-        Ok(Box::pin(async_stream::stream! {
-            let mut st = StreamState { forced, ..Default::default() };
-            while let Some(batch) = events.next().await {
-                let batch = match batch { Ok(b) => b, Err(e) => { yield Err(e); return; } };
-                for ev in batch {
-                    let v = match parse_event(P, ev.data.as_bytes()) {
-                        Ok(v) => v,
-                        Err(e) => { yield Err(e); return; }
-                    };
-                    let mut out = Vec::new();
-                    let done = match st.event(&v, &mut out) {
-                        Ok(d) => d,
-                        Err(e) => { yield Err(e); return; }
-                    };
-                    for mut e in out {
-                        if let ChatEvent::Start { request_id, .. } = &mut e {
-                            if rid.is_some() { *request_id = rid.clone(); }
-                        }
-                        yield Ok(e);
-                    }
-                    if done { return; }
-                }
-            }
-            yield Err(truncated(P));
-        }))
+        let structured = req.response_format.as_ref().map(|f| f.name.as_str());
+        Ok(sse_chat_stream(
+            P,
+            bytes,
+            AnthropicStream::new(rid, structured),
+        ))
     }
 
     /// `POST /v1/messages/count_tokens`: exact, and free.
@@ -474,6 +523,39 @@ mod tests {
     use super::*;
     use crate::model::Accumulator;
     use crate::types::Message;
+
+    #[test]
+    fn one_start_first_whatever_order_the_events_come_in() {
+        // Found by tests/prop_anthropic.rs: a delta before message_start, and a second
+        // message_start, each gave a Start event out of place.
+        let start = r#"{"type":"message_start","message":{"id":"m1","model":"c","usage":{"input_tokens":3}}}"#;
+        let delta =
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}"#;
+        let stop = r#"{"type":"message_stop"}"#;
+        let (evs, err) = super::super::decode_payloads(
+            &mut AnthropicStream::new(None, None),
+            [delta, start, start, stop],
+        );
+        assert!(err.is_none(), "{err:?}");
+        let starts: Vec<usize> = evs
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e, ChatEvent::Start { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(starts, vec![0], "{evs:?}");
+        let (evs, _) = super::super::decode_payloads(
+            &mut AnthropicStream::new(Some("req-h".into()), None),
+            [start, delta, stop],
+        );
+        assert_eq!(
+            evs[0],
+            ChatEvent::Start {
+                request_id: Some("req-h".into()),
+                model: Some("c".into())
+            }
+        );
+    }
 
     #[test]
     fn cache_usage_is_normalised() {

@@ -4,13 +4,12 @@
 //! marker: it is complete only if a chunk carried a `finishReason`.
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{merge_extra, str_at, u64_at, Endpoint};
+use super::{merge_extra, sse_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
 use crate::error::{LlmError, StreamBreak};
 use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
-use crate::transport::{parse_event, sse_events, truncated, ErrorBody, Headers};
+use crate::transport::{parse_event, truncated, ErrorBody, Headers};
 use crate::types::{
     ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, ImageSource, Role, ToolCall,
     ToolChoice, Usage,
@@ -173,7 +172,8 @@ pub(crate) fn usage(u: &Value) -> Usage {
         input_tokens: u64_at(u, &["promptTokenCount"]),
         cached_input_tokens: u64_at(u, &["cachedContentTokenCount"]),
         cache_write_tokens: 0,
-        output_tokens: u64_at(u, &["candidatesTokenCount"]) + u64_at(u, &["thoughtsTokenCount"]),
+        output_tokens: u64_at(u, &["candidatesTokenCount"])
+            .saturating_add(u64_at(u, &["thoughtsTokenCount"])),
     }
 }
 
@@ -262,6 +262,98 @@ pub fn parse_error(body: &[u8]) -> ErrorBody {
     }
 }
 
+/// The `streamGenerateContent?alt=sse` grammar: whole-response-shaped chunks and no end
+/// marker, so the body's end completes the stream only if a chunk carried a `finishReason`
+/// (or the prompt was blocked).
+#[derive(Default)]
+pub struct GeminiStream {
+    request_id: Option<String>,
+    started: bool,
+    n_calls: usize,
+    usage: Option<Usage>,
+    finish: Option<String>,
+    blocked: bool,
+}
+
+impl GeminiStream {
+    /// `request_id` from the response headers, when sent; else the chunks' `responseId`.
+    pub fn new(request_id: Option<String>) -> Self {
+        GeminiStream {
+            request_id,
+            ..Default::default()
+        }
+    }
+}
+
+impl StreamDecoder for GeminiStream {
+    fn payload(&mut self, data: &[u8], out: &mut Vec<ChatEvent>) -> Result<bool, LlmError> {
+        let v = parse_event(P, data)?;
+        if let Some(e) = v.get("error") {
+            let b = parse_error(json!({ "error": e }).to_string().as_bytes());
+            return Err(LlmError::Stream {
+                provider: P,
+                kind: StreamBreak::ErrorEvent,
+                detail: format!("{}: {}", b.code.unwrap_or_default(), b.message),
+            });
+        }
+        if !self.started {
+            self.started = true;
+            out.push(ChatEvent::Start {
+                request_id: self
+                    .request_id
+                    .clone()
+                    .or_else(|| str_at(&v, &["responseId"]).map(str::to_string)),
+                model: str_at(&v, &["modelVersion"]).map(str::to_string),
+            });
+        }
+        let (text, calls) = candidate_parts(&v);
+        if !text.is_empty() {
+            out.push(ChatEvent::TextDelta { text });
+        }
+        for c in calls {
+            let index = self.n_calls;
+            self.n_calls += 1;
+            out.push(ChatEvent::ToolCallStart {
+                index,
+                id: c.id,
+                name: c.name,
+                signature: c.signature,
+            });
+            out.push(ChatEvent::ToolCallDelta {
+                index,
+                arguments: c.arguments.to_string(),
+            });
+            out.push(ChatEvent::ToolCallEnd { index });
+        }
+        if let Some(u) = v.get("usageMetadata") {
+            self.usage = Some(usage(u));
+        }
+        if let Some(f) = v
+            .pointer("/candidates/0/finishReason")
+            .and_then(Value::as_str)
+        {
+            self.finish = Some(f.to_string());
+        }
+        if blocked(&v) {
+            self.blocked = true;
+        }
+        Ok(false)
+    }
+
+    fn end_of_body(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), LlmError> {
+        let reason = match (&self.finish, self.blocked) {
+            (_, true) => FinishReason::ContentFilter,
+            (Some(f), _) => finish(f, self.n_calls > 0),
+            (None, false) => return Err(truncated(P)),
+        };
+        if let Some(u) = self.usage {
+            out.push(ChatEvent::Usage { usage: u });
+        }
+        out.push(ChatEvent::Finish { reason });
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ChatModel for Gemini {
     fn id(&self) -> ModelId {
@@ -295,57 +387,7 @@ impl ChatModel for Gemini {
                 parse_error,
             )
             .await?;
-        let mut events = sse_events(P, bytes);
-        Ok(Box::pin(async_stream::stream! {
-            let mut started = false;
-            let mut n_calls = 0usize;
-            let mut usage_seen = None;
-            let mut finish_seen: Option<String> = None;
-            let mut block = false;
-            while let Some(batch) = events.next().await {
-                let batch = match batch { Ok(b) => b, Err(e) => { yield Err(e); return; } };
-                for ev in batch {
-                    let v = match parse_event(P, ev.data.as_bytes()) {
-                        Ok(v) => v,
-                        Err(e) => { yield Err(e); return; }
-                    };
-                    if let Some(e) = v.get("error") {
-                        let b = parse_error(json!({"error": e}).to_string().as_bytes());
-                        yield Err(LlmError::Stream { provider: P, kind: StreamBreak::ErrorEvent,
-                            detail: format!("{}: {}", b.code.unwrap_or_default(), b.message) });
-                        return;
-                    }
-                    if !started {
-                        started = true;
-                        yield Ok(ChatEvent::Start {
-                            request_id: rid.clone().or_else(|| str_at(&v, &["responseId"]).map(str::to_string)),
-                            model: str_at(&v, &["modelVersion"]).map(str::to_string),
-                        });
-                    }
-                    let (text, calls) = candidate_parts(&v);
-                    if !text.is_empty() { yield Ok(ChatEvent::TextDelta { text }); }
-                    for c in calls {
-                        let index = n_calls;
-                        n_calls += 1;
-                        yield Ok(ChatEvent::ToolCallStart { index, id: c.id, name: c.name, signature: c.signature });
-                        yield Ok(ChatEvent::ToolCallDelta { index, arguments: c.arguments.to_string() });
-                        yield Ok(ChatEvent::ToolCallEnd { index });
-                    }
-                    if let Some(u) = v.get("usageMetadata") { usage_seen = Some(usage(u)); }
-                    if let Some(f) = v.pointer("/candidates/0/finishReason").and_then(Value::as_str) {
-                        finish_seen = Some(f.to_string());
-                    }
-                    if blocked(&v) { block = true; }
-                }
-            }
-            let reason = match (&finish_seen, block) {
-                (_, true) => FinishReason::ContentFilter,
-                (Some(f), _) => finish(f, n_calls > 0),
-                (None, false) => { yield Err(truncated(P)); return; }
-            };
-            if let Some(u) = usage_seen { yield Ok(ChatEvent::Usage { usage: u }); }
-            yield Ok(ChatEvent::Finish { reason });
-        }))
+        Ok(sse_chat_stream(P, bytes, GeminiStream::new(rid)))
     }
 
     /// `POST models/{model}:countTokens`: exact.

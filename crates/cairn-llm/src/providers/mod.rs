@@ -10,10 +10,98 @@ pub mod openai;
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use serde_json::{Map, Value};
 
-use crate::transport::Transport;
-use crate::types::{ContentPart, ImageSource};
+use crate::error::LlmError;
+use crate::model::ChatStream;
+use crate::transport::{ndjson_lines, sse_events, ByteStream, Transport};
+use crate::types::{ChatEvent, ContentPart, ImageSource};
+
+/// One provider's stream payloads (SSE `data` fields, NDJSON lines) to `ChatEvent`s: the
+/// provider's whole streaming grammar, synchronous and free of I/O, so a recorded stream can
+/// be replayed and the parsers fuzzed without a network. Untrusted input: never panics.
+pub trait StreamDecoder: Send {
+    /// One payload; its events go to `out`. `Ok(true)` when it ended the stream properly (the
+    /// provider's end marker): nothing after it is read.
+    fn payload(&mut self, data: &[u8], out: &mut Vec<ChatEvent>) -> Result<bool, LlmError>;
+
+    /// The body ended without an end marker: the last events, or why the stream is broken
+    /// (most providers: truncated).
+    fn end_of_body(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), LlmError>;
+}
+
+/// Runs a decoder over payloads already in hand: the events, and the error that ended the
+/// stream if it did not end properly. Events a failing payload produced before its error are
+/// kept, as the live stream yields them.
+pub fn decode_payloads<D, I, B>(dec: &mut D, payloads: I) -> (Vec<ChatEvent>, Option<LlmError>)
+where
+    D: StreamDecoder + ?Sized,
+    I: IntoIterator<Item = B>,
+    B: AsRef<[u8]>,
+{
+    let mut out = Vec::new();
+    for p in payloads {
+        match dec.payload(p.as_ref(), &mut out) {
+            Ok(true) => return (out, None),
+            Ok(false) => {}
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    let err = dec.end_of_body(&mut out).err();
+    (out, err)
+}
+
+/// A byte stream framed as SSE and decoded by `dec`.
+pub(crate) fn sse_chat_stream<D: StreamDecoder + 'static>(
+    provider: &'static str,
+    bytes: ByteStream,
+    mut dec: D,
+) -> ChatStream {
+    let mut events = sse_events(provider, bytes);
+    Box::pin(async_stream::stream! {
+        let mut out = Vec::new();
+        while let Some(batch) = events.next().await {
+            let batch = match batch { Ok(b) => b, Err(e) => { yield Err(e); return; } };
+            for ev in batch {
+                let r = dec.payload(ev.data.as_bytes(), &mut out);
+                for e in out.drain(..) { yield Ok(e); }
+                match r {
+                    Ok(true) => return,
+                    Ok(false) => {}
+                    Err(e) => { yield Err(e); return; }
+                }
+            }
+        }
+        let r = dec.end_of_body(&mut out);
+        for e in out.drain(..) { yield Ok(e); }
+        if let Err(e) = r { yield Err(e); }
+    })
+}
+
+/// A byte stream framed as NDJSON and decoded by `dec`.
+pub(crate) fn ndjson_chat_stream<D: StreamDecoder + 'static>(
+    bytes: ByteStream,
+    mut dec: D,
+) -> ChatStream {
+    let mut lines = ndjson_lines(bytes);
+    Box::pin(async_stream::stream! {
+        let mut out = Vec::new();
+        while let Some(line) = lines.next().await {
+            let line = match line { Ok(l) => l, Err(e) => { yield Err(e); return; } };
+            let r = dec.payload(&line, &mut out);
+            for e in out.drain(..) { yield Ok(e); }
+            match r {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => { yield Err(e); return; }
+            }
+        }
+        let r = dec.end_of_body(&mut out);
+        for e in out.drain(..) { yield Ok(e); }
+        if let Err(e) = r { yield Err(e); }
+    })
+}
 
 /// Where a provider lives and how to authenticate. The key is never logged, cached or stored.
 #[derive(Clone)]

@@ -2,13 +2,12 @@
 //! arrive whole, tool results keyed by tool name, `format` for a JSON schema.
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{merge_extra, str_at, u64_at, Endpoint};
+use super::{merge_extra, ndjson_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
 use crate::error::{LlmError, StreamBreak};
 use crate::model::{ChatModel, ChatStream, ModelId};
-use crate::transport::{ndjson_lines, parse_event, truncated, ErrorBody, Headers};
+use crate::transport::{parse_event, truncated, ErrorBody, Headers};
 use crate::types::{
     ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, ImageSource, Role, ToolCall,
     Usage,
@@ -245,41 +244,82 @@ impl ChatModel for Ollama {
             .transport
             .post_stream(P, &url, &self.headers(), &self.body(req, true), parse_error)
             .await?;
-        let mut lines = ndjson_lines(bytes);
-        Ok(Box::pin(async_stream::stream! {
-            let mut started = false;
-            let mut n_calls = 0usize;
-            while let Some(line) = lines.next().await {
-                let line = match line { Ok(l) => l, Err(e) => { yield Err(e); return; } };
-                let v = match parse_event(P, &line) { Ok(v) => v, Err(e) => { yield Err(e); return; } };
-                if let Some(e) = v.get("error") {
-                    yield Err(LlmError::Stream { provider: P, kind: StreamBreak::ErrorEvent,
-                        detail: e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string()) });
-                    return;
-                }
-                if !started {
-                    started = true;
-                    yield Ok(ChatEvent::Start { request_id: rid.clone(), model: str_at(&v, &["model"]).map(str::to_string) });
-                }
-                let msg = v.get("message").cloned().unwrap_or(Value::Null);
-                if let Some(t) = str_at(&msg, &["content"]).filter(|t| !t.is_empty()) {
-                    yield Ok(ChatEvent::TextDelta { text: t.to_string() });
-                }
-                for c in tool_calls(&msg, n_calls) {
-                    let index = n_calls;
-                    n_calls += 1;
-                    yield Ok(ChatEvent::ToolCallStart { index, id: c.id, name: c.name, signature: None });
-                    yield Ok(ChatEvent::ToolCallDelta { index, arguments: c.arguments.to_string() });
-                    yield Ok(ChatEvent::ToolCallEnd { index });
-                }
-                if v.get("done").and_then(Value::as_bool) == Some(true) {
-                    yield Ok(ChatEvent::Usage { usage: usage(&v) });
-                    yield Ok(ChatEvent::Finish { reason: finish(str_at(&v, &["done_reason"]), n_calls > 0) });
-                    return;
-                }
-            }
-            yield Err(truncated(P));
-        }))
+        Ok(ndjson_chat_stream(bytes, OllamaStream::new(rid)))
+    }
+}
+
+/// The `/api/chat` NDJSON grammar: one message object per line until `done: true`; without
+/// it the stream is truncated. Tool calls arrive whole.
+#[derive(Default)]
+pub struct OllamaStream {
+    request_id: Option<String>,
+    started: bool,
+    n_calls: usize,
+}
+
+impl OllamaStream {
+    /// `request_id` from the response headers, when sent.
+    pub fn new(request_id: Option<String>) -> Self {
+        OllamaStream {
+            request_id,
+            ..Default::default()
+        }
+    }
+}
+
+impl StreamDecoder for OllamaStream {
+    fn payload(&mut self, data: &[u8], out: &mut Vec<ChatEvent>) -> Result<bool, LlmError> {
+        let v = parse_event(P, data)?;
+        if let Some(e) = v.get("error") {
+            return Err(LlmError::Stream {
+                provider: P,
+                kind: StreamBreak::ErrorEvent,
+                detail: e
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string()),
+            });
+        }
+        if !self.started {
+            self.started = true;
+            out.push(ChatEvent::Start {
+                request_id: self.request_id.clone(),
+                model: str_at(&v, &["model"]).map(str::to_string),
+            });
+        }
+        let msg = v.get("message").unwrap_or(&Value::Null);
+        if let Some(t) = str_at(msg, &["content"]).filter(|t| !t.is_empty()) {
+            out.push(ChatEvent::TextDelta {
+                text: t.to_string(),
+            });
+        }
+        for c in tool_calls(msg, self.n_calls) {
+            let index = self.n_calls;
+            self.n_calls += 1;
+            out.push(ChatEvent::ToolCallStart {
+                index,
+                id: c.id,
+                name: c.name,
+                signature: None,
+            });
+            out.push(ChatEvent::ToolCallDelta {
+                index,
+                arguments: c.arguments.to_string(),
+            });
+            out.push(ChatEvent::ToolCallEnd { index });
+        }
+        if v.get("done").and_then(Value::as_bool) == Some(true) {
+            out.push(ChatEvent::Usage { usage: usage(&v) });
+            out.push(ChatEvent::Finish {
+                reason: finish(str_at(&v, &["done_reason"]), self.n_calls > 0),
+            });
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn end_of_body(&mut self, _out: &mut Vec<ChatEvent>) -> Result<(), LlmError> {
+        Err(truncated(P))
     }
 }
 

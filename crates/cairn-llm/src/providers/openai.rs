@@ -6,14 +6,13 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{image_url, merge_extra, str_at, u64_at, Endpoint};
+use super::{image_url, merge_extra, sse_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
 use crate::error::{LlmError, StreamBreak};
 use crate::model::{parse_arguments, ChatModel, ChatStream, ModelId, TokenCount};
-use crate::transport::{parse_event, sse_events, truncated, ErrorBody, Headers};
+use crate::transport::{parse_event, truncated, ErrorBody, Headers};
 use crate::types::{
     ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, Role, ToolCall, ToolChoice,
     Usage,
@@ -390,6 +389,71 @@ impl StreamState {
     }
 }
 
+/// The Chat Completions stream grammar: chunks until `[DONE]`; without it the stream is
+/// truncated (the usage chunk, and possibly more, is missing), even after a finish reason.
+#[derive(Default)]
+pub struct OpenAiStream {
+    st: StreamState,
+    started: bool,
+    request_id: Option<String>,
+}
+
+impl OpenAiStream {
+    /// `request_id` from the response headers, when sent; else the chunks' `id`.
+    pub fn new(request_id: Option<String>) -> Self {
+        OpenAiStream {
+            request_id,
+            ..Default::default()
+        }
+    }
+}
+
+impl StreamDecoder for OpenAiStream {
+    fn payload(&mut self, data: &[u8], out: &mut Vec<ChatEvent>) -> Result<bool, LlmError> {
+        if std::str::from_utf8(data).is_ok_and(|t| t.trim_start().starts_with("[DONE]")) {
+            self.st.end(out);
+            return Ok(true);
+        }
+        let v: WireChunk = match serde_json::from_slice(data) {
+            Ok(v) => v,
+            Err(_) => match parse_event(P, data) {
+                // Valid JSON of an unexpected shape: keep going if it carries nothing we read,
+                // otherwise it is as bad as malformed.
+                Ok(v) if v.get("choices").is_none() && v.get("error").is_none() => {
+                    WireChunk::default()
+                }
+                Ok(_) => {
+                    return Err(LlmError::Stream {
+                        provider: P,
+                        kind: StreamBreak::Malformed,
+                        detail: format!(
+                            "unexpected chunk shape: {}",
+                            crate::transport::preview(data)
+                        ),
+                    })
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if !self.started {
+            self.started = true;
+            out.push(ChatEvent::Start {
+                request_id: self
+                    .request_id
+                    .clone()
+                    .or_else(|| v.id.as_deref().map(str::to_string)),
+                model: v.model.as_deref().map(str::to_string),
+            });
+        }
+        self.st.chunk(&v, out)?;
+        Ok(false)
+    }
+
+    fn end_of_body(&mut self, _out: &mut Vec<ChatEvent>) -> Result<(), LlmError> {
+        Err(truncated(P))
+    }
+}
+
 #[async_trait]
 impl ChatModel for OpenAi {
     fn id(&self) -> ModelId {
@@ -419,46 +483,7 @@ impl ChatModel for OpenAi {
             .transport
             .post_stream(P, &url, &self.headers(), &self.body(req, true), parse_error)
             .await?;
-        let mut events = sse_events(P, bytes);
-        Ok(Box::pin(async_stream::stream! {
-            let mut st = StreamState::default();
-            let mut started = false;
-            while let Some(batch) = events.next().await {
-                let batch = match batch { Ok(b) => b, Err(e) => { yield Err(e); return; } };
-                for ev in batch {
-                    if ev.data.trim_start().starts_with("[DONE]") {
-                        let mut out = Vec::new();
-                        st.end(&mut out);
-                        for e in out { yield Ok(e); }
-                        return;
-                    }
-                    let v: WireChunk = match serde_json::from_str(&ev.data) {
-                        Ok(v) => v,
-                        Err(_) => match parse_event(P, ev.data.as_bytes()) {
-                            // Valid JSON of an unexpected shape: keep going if it carries nothing
-                            // we read, otherwise it is as bad as malformed.
-                            Ok(v) if v.get("choices").is_none() && v.get("error").is_none() => WireChunk::default(),
-                            Ok(_) => { yield Err(LlmError::Stream { provider: P, kind: StreamBreak::Malformed,
-                                detail: format!("unexpected chunk shape: {}", crate::transport::preview(ev.data.as_bytes())) }); return; }
-                            Err(e) => { yield Err(e); return; }
-                        },
-                    };
-                    if !started {
-                        started = true;
-                        yield Ok(ChatEvent::Start {
-                            request_id: rid.clone().or_else(|| v.id.as_deref().map(str::to_string)),
-                            model: v.model.as_deref().map(str::to_string),
-                        });
-                    }
-                    let mut out = Vec::new();
-                    if let Err(e) = st.chunk(&v, &mut out) { yield Err(e); return; }
-                    for e in out { yield Ok(e); }
-                }
-            }
-            // Without [DONE] the usage chunk (and possibly more) is missing: a truncation,
-            // even when a finish reason went by.
-            yield Err(truncated(P));
-        }))
+        Ok(sse_chat_stream(P, bytes, OpenAiStream::new(rid)))
     }
 
     async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {

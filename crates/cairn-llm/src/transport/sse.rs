@@ -32,6 +32,10 @@ impl SseDecoder {
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, SseError> {
         let mut out = Vec::new();
         let mut input = bytes;
+        if input.is_empty() {
+            // An empty read says nothing about whether an LF follows a CR.
+            return Ok(out);
+        }
         if self.after_cr && input.first() == Some(&b'\n') {
             input = &input[1..];
         }
@@ -173,6 +177,15 @@ mod tests {
     fn last_event_without_blank_line_is_dispatched_at_eof() {
         assert_eq!(all(&[b"data: [DONE]"]), vec![ev(None, "[DONE]")]);
         assert_eq!(all(&[b"data: a\n"]), vec![ev(None, "a")]);
+    }
+
+    #[test]
+    fn an_empty_read_between_cr_and_lf_keeps_them_one_line_ending() {
+        // Found by tests/prop_sse.rs: the empty read used to forget the CR, so the LF after it
+        // ended a second, blank line and dispatched the event early.
+        let whole = all(&[b"data: a\r\ndata: b\n\n"]);
+        assert_eq!(whole, vec![ev(None, "a\nb")]);
+        assert_eq!(all(&[b"data: a\r", b"", b"\ndata: b\n\n"]), whole);
     }
 
     #[test]

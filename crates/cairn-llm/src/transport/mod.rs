@@ -355,20 +355,35 @@ fn api_error(
 /// The wait a response asks for: `retry-after-ms`, then `retry-after` (seconds or an HTTP
 /// date), then the rate-limit reset headers of an exhausted bucket (OpenAI's durations like
 /// `6m0s`, Anthropic's RFC 3339 instants).
+/// Waits longer than this (a year) are read as this: far past any retry policy's ceiling,
+/// so the caller is told to come back later, and still safe to add to an `Instant`.
+pub const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Seconds a server sent as a wait: `None` when negative or NaN, at most [`MAX_WAIT`] (a
+/// number too large for an f64 reads as infinite). `Duration::from_secs_f64` panics past
+/// `u64::MAX` seconds.
+fn wait_secs(s: f64) -> Option<Duration> {
+    if s.is_nan() || s < 0.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(s.min(MAX_WAIT.as_secs_f64())))
+}
+
 pub fn retry_after(h: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
     let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::trim);
+    let until = |t: std::time::SystemTime| t.duration_since(now).unwrap_or_default().min(MAX_WAIT);
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
+        if let Some(d) = wait_secs(ms / 1000.0) {
+            return Some(d);
         }
     }
     if let Some(v) = get("retry-after") {
         if let Ok(s) = v.parse::<f64>() {
-            if s.is_finite() && s >= 0.0 {
-                return Some(Duration::from_secs_f64(s));
+            if let Some(d) = wait_secs(s) {
+                return Some(d);
             }
         } else if let Ok(t) = httpdate::parse_http_date(v) {
-            return Some(t.duration_since(now).unwrap_or_default());
+            return Some(until(t));
         }
     }
     let mut best: Option<Duration> = None;
@@ -386,14 +401,15 @@ pub fn retry_after(h: &HeaderMap, now: std::time::SystemTime) -> Option<Duration
         if let Some(t) = get(&format!("anthropic-ratelimit-{kind}-reset")) {
             if let (true, Ok(t)) = (exhausted, chrono::DateTime::parse_from_rfc3339(t)) {
                 let t: std::time::SystemTime = t.with_timezone(&chrono::Utc).into();
-                consider(t.duration_since(now).unwrap_or_default());
+                consider(until(t));
             }
         }
     }
     best
 }
 
-/// `1h2m3.5s`, `6m0s`, `12ms`, `850us`: the duration strings OpenAI's reset headers use.
+/// `1h2m3.5s`, `6m0s`, `12ms`, `850us`: the duration strings OpenAI's reset headers use (and
+/// Gemini's `retryDelay`). At most [`MAX_WAIT`].
 pub fn parse_go_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     if s.is_empty() {
@@ -425,7 +441,7 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
             _ => return None,
         };
     }
-    Some(Duration::from_secs_f64(total))
+    wait_secs(total)
 }
 
 #[cfg(test)]
@@ -451,6 +467,35 @@ mod tests {
         assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_go_duration("1h2m"), Some(Duration::from_secs(3720)));
         assert_eq!(parse_go_duration("soon"), None);
+    }
+
+    #[test]
+    fn huge_or_endless_waits_are_capped_not_a_panic() {
+        // Found by tests/prop_gemini.rs (a stream error event's retryDelay) and
+        // tests/prop_retry_after.rs: Duration::from_secs_f64 panicked past u64::MAX seconds.
+        let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_go_duration(&"9".repeat(400)), Some(MAX_WAIT));
+        assert_eq!(parse_go_duration("99999999999999999999h"), Some(MAX_WAIT));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "1e20")]), now),
+            Some(MAX_WAIT)
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "1e30")]), now),
+            Some(MAX_WAIT)
+        );
+        assert_eq!(
+            retry_after(
+                &headers(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")]),
+                now
+            ),
+            Some(MAX_WAIT)
+        );
+        let body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"retryDelay":"99999999999999999999999s"}]}}"#;
+        assert_eq!(
+            crate::providers::gemini::parse_error(body).retry_after,
+            Some(MAX_WAIT)
+        );
     }
 
     #[test]

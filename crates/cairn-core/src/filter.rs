@@ -13,6 +13,12 @@ pub struct FilterParseError {
     pub input: String,
 }
 
+impl crate::error::Classify for FilterParseError {
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::InvalidInput
+    }
+}
+
 impl Filter {
     /// Parses `key=value` strings as given on the command line.
     pub fn parse<S: AsRef<str>>(pairs: &[S]) -> Result<Self, FilterParseError> {
@@ -68,6 +74,13 @@ mod tests {
         let e = Filter::parse(&["kind"]).unwrap_err();
         assert!(e.to_string().contains("`kind`"));
         assert!(Filter::parse(&["=x"]).is_err());
+    }
+
+    #[test]
+    fn a_parse_error_is_invalid_input() {
+        use crate::error::{Classify, ErrorClass};
+        let e = Filter::parse(&["no-equals"]).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::InvalidInput);
     }
 
     #[test]

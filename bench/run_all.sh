@@ -5,6 +5,16 @@
 # Usage: bench/run_all.sh VENV_PYTHON MODEL_DIR SCIFACT_DIR SCIFACT_INDEX
 # (SCIFACT_INDEX: an index of SciFact, e.g. from `cairn eval beir SCIFACT_DIR --index DIR`.)
 # Do not run it while anything else (a build) is using the CPU.
+#
+# It runs: embedding throughput, BM25 vs bm25s, search latency, HNSW vs hnswlib (synthetic and
+# SciFact), and the citation verifiers against the BEGIN human labels. It leaves out, each with
+# its own command in BENCHMARKS.md because each takes long or needs a peer built by hand:
+# SciFact retrieval quality (`cairn eval beir`, ~10 min per mode), HNSW on 1M vectors (~1 h),
+# the LLM client overhead (bench/llm_stream.sh, needs llmock), local generation vs llama.cpp
+# (bench/generate.sh, needs llama-cpp-python built from source, ~40 min), the offline model
+# comparison (bench/small_models.sh, bench/answer_quality.sh), the chunking curve
+# (`cargo run --release -p cairn-ingest --example chunk_curve`) and the judge calibration
+# (`cairn eval citations --verify model`, hours with a CPU model).
 set -euo pipefail
 py=$1 model=$2 sf=$3 index=$4
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,3 +40,5 @@ echo "== HNSW vs hnswlib: SciFact chunk embeddings (MiniLM)"
   --ef 16,32,64,128,256 --dump-dir "$tmp" --json | tee "$out/hnsw-scifact-cairn.json"
 "$py" "$here/hnsw_compare.py" "$tmp" | tee "$out/hnsw-scifact-hnswlib.json"
 rm -rf "$tmp"
+echo "== citation verifiers vs human labels (BEGIN dev)"
+"$cairn" eval citations "$here/../../shared/data/judgements/begin-dev" --json | tee "$out/verify-lexical.json"

@@ -184,6 +184,12 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
              (default 2000, 700 for the local model)"
         );
     }
+    crate::search::check_count(
+        "--candidates",
+        a.candidates,
+        "the chunks retrieved before selection",
+    )?;
+    crate::search::check_non_negative("--min-relevance", a.min_relevance)?;
     if a.judge.is_some() && a.verify != VerifyChoice::Model {
         anyhow::bail!("--judge names the model for --verify model: add --verify model");
     }

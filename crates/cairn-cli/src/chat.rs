@@ -135,7 +135,7 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
     } else {
         None
     };
-    let s = Session {
+    let mut s = Session {
         rag,
         model: built.model,
         ledger: built.ledger,
@@ -194,6 +194,17 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
                 continue;
             }
             _ => {}
+        }
+        // Another process may have ingested since the last turn: read the new generation.
+        if let Some(rag) = s.rag.as_mut() {
+            match rag.retriever.refresh() {
+                Ok(true) if !g.quiet => eprintln!(
+                    "[the index changed: now at generation {}]",
+                    rag.retriever.searcher.generation()
+                ),
+                Err(e) => eprintln!("error: {e:#}"),
+                _ => {}
+            }
         }
         history.push(Message::user(line));
         if let Err(e) = rt.block_on(s.turn(&mut history, g.quiet)) {

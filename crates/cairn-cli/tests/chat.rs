@@ -486,3 +486,75 @@ async fn chat_uses_an_index_only_when_asked() {
         "{err}"
     );
 }
+
+/// `chat -i --index` across an ingest by another process: the next turn reads the new
+/// generation instead of failing on rows its snapshot no longer matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_chat_follows_an_ingest_by_another_process() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite");
+    let index = dir.path().join("idx");
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(
+        docs.join("a.md"),
+        "# Cairns\n\nHikers build cairns to mark a trail over bare rock.\n",
+    )
+    .unwrap();
+    common::ingest(&docs, &index, &[]);
+    let mock = Llmock::start().await;
+    mock.scenario(json!([
+        {"type": "reply", "text": "Hikers build cairns to mark a trail [1]."},
+        {"type": "reply", "text": "How are knives kept sharp?"},
+        {"type": "reply", "text": "Knives are honed before each use [1]."}
+    ]))
+    .await;
+    let mut c = cairn(&mock, &ledger, &[]);
+    c.arg("--index")
+        .arg(&index)
+        .args(["chat", "-i", "--model", "openai:gpt-4o-mini"]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    stdin.write_all(b"how do hikers mark a trail?\n").unwrap();
+    // Wait for the first turn's footer, then ingest a second document from another process.
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "chat ended early: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("the model's citations") {
+            break;
+        }
+    }
+    std::fs::write(
+        docs.join("b.md"),
+        "# Knives\n\nKnives are honed before each use to keep them sharp.\n",
+    )
+    .unwrap();
+    common::ingest(&docs, &index, &[]);
+    stdin.write_all(b"and knives?\n").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{seen}{rest}");
+    assert!(
+        rest.contains("[the index changed: now at generation"),
+        "{rest}"
+    );
+    assert!(!rest.contains("error:"), "{rest}");
+    assert!(
+        out.contains("Knives are honed before each use [1]."),
+        "{out}"
+    );
+    assert!(out.contains("b.md"), "the new document is cited: {out}");
+}

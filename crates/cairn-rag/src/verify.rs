@@ -393,7 +393,7 @@ impl Judge {
             )),
         ]);
         req.temperature = Some(0.0);
-        req.max_output_tokens = Some(200);
+        req.max_output_tokens = Some(80);
         req
     }
 

@@ -389,7 +389,14 @@ impl Session {
         if let Some(rag) = &self.rag {
             return self.rag_turn(rag, history, quiet).await;
         }
-        let req = self.request(history);
+        let (req, dropped) =
+            cairn_llm::history::fit(self.model.as_ref(), &self.request(history)).await?;
+        if dropped > 0 && !quiet {
+            eprintln!(
+                "[left out the {dropped} oldest message{} to fit the model's context window]",
+                if dropped == 1 { "" } else { "s" }
+            );
+        }
         let before = self.ledger.last_id().unwrap_or(i64::MAX);
         if let Some(fmt) = &self.schema {
             let (value, resp) =

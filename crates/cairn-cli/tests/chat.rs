@@ -558,3 +558,49 @@ async fn index_chat_follows_an_ingest_by_another_process() {
     );
     assert!(out.contains("b.md"), "the new document is cited: {out}");
 }
+
+/// A session that outgrows the model's window leaves out its oldest turns (and says so)
+/// instead of failing; the newest message always goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_sessions_drop_their_oldest_turns_to_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite");
+    std::fs::write(
+        dir.path().join("cairn.toml"),
+        "[llm]\ncontext_window = 60\n",
+    )
+    .unwrap();
+    let mock = Llmock::start().await;
+    let words = |w: &str| vec![w; 18].join(" ");
+    mock.scenario(json!([
+        {"type": "reply", "text": words("yes")},
+        {"type": "reply", "text": "fine"}
+    ]))
+    .await;
+    let mut c = cairn(&mock, &ledger, &[]);
+    c.current_dir(dir.path()).args([
+        "chat",
+        "-i",
+        "--model",
+        "openai:gpt-4o-mini",
+        "--max-tokens",
+        "5",
+    ]);
+    let (code, _, err) = out(
+        c,
+        Some(&format!("{}\n{}\n", words("first"), words("second"))),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("[left out the 2 oldest messages to fit the model's context window]"),
+        "{err}"
+    );
+    assert!(!err.contains("error:"), "{err}");
+    let reqs = mock.requests().await;
+    let last = reqs["requests"].as_array().unwrap().last().unwrap()["body"]["messages"].clone();
+    assert_eq!(last.as_array().unwrap().len(), 1, "{last}");
+    assert!(
+        last[0]["content"].as_str().unwrap().starts_with("second"),
+        "{last}"
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod embed;
 pub mod error;
+pub mod history;
 pub mod middleware;
 pub mod model;
 pub mod pricing;

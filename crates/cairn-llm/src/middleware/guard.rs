@@ -23,6 +23,21 @@ fn is_local(id: &ModelId) -> bool {
     id.provider == "local"
 }
 
+/// A request's input tokens as the guard counts them: exactly for the local model (its own
+/// tokenizer, no network), the local estimate for provider models (never a count endpoint's
+/// round trip).
+pub async fn preflight_count(
+    model: &dyn ChatModel,
+    req: &ChatRequest,
+) -> Result<TokenCount, LlmError> {
+    let id = model.id();
+    if is_local(&id) {
+        model.count_tokens(req).await
+    } else {
+        Ok(crate::tokens::estimate_request(&id, req))
+    }
+}
+
 impl ContextGuard {
     /// `window` in tokens; see [`crate::tokens::context_window`] for the known defaults.
     pub fn new(inner: Arc<dyn ChatModel>, window: u64) -> Self {
@@ -41,11 +56,7 @@ impl ContextGuard {
 
     async fn check(&self, req: &ChatRequest) -> Result<(), LlmError> {
         let id = self.inner.id();
-        let count = if is_local(&id) {
-            self.inner.count_tokens(req).await?
-        } else {
-            crate::tokens::estimate_request(&id, req)
-        };
+        let count = preflight_count(self.inner.as_ref(), req).await?;
         let window = self.window().await?;
         let output = req.max_output_tokens.unwrap_or(0) as u64;
         if count.tokens.saturating_add(output) > window {

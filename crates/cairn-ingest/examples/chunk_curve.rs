@@ -1,9 +1,10 @@
 //! How load + chunk time grows with the input: single-line text, ordinary prose, markdown,
-//! one huge JSONL record and deeply nested HTML, at the sizes given (MB).
+//! one huge JSONL record, flat and deeply nested HTML, at the sizes given (MB).
 //!
 //! ```text
 //! cargo run --release -p cairn-ingest --example chunk_curve -- 1 10 100
 //! cargo run --release -p cairn-ingest --example chunk_curve -- --baseline 0.1 0.2 0.4
+//! cargo run --release -p cairn-ingest --example chunk_curve -- --only=JSONL 1 10 100
 //! ```
 //!
 //! Tokens are counted by the MiniLM tokenizer from the model cache (`cairn models fetch`),
@@ -77,6 +78,9 @@ const SENTENCE: &str = "The cairn marks the trail where the path crosses bare ro
 /// The inputs, `bytes` long each: (name, loader kind, file bytes).
 fn inputs(bytes: usize) -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let line: String = SENTENCE.repeat(bytes / SENTENCE.len() + 1)[..bytes].to_string();
+    // Words and nothing else: no sentence end, so text-splitter's first sentence is the rest
+    // of the text.
+    let words = line.replace('.', "");
     let mut prose = String::with_capacity(bytes + 200);
     while prose.len() < bytes {
         prose.push_str(&SENTENCE.repeat(5));
@@ -91,8 +95,17 @@ fn inputs(bytes: usize) -> Vec<(&'static str, &'static str, Vec<u8>)> {
         "<div>".repeat(depth / 2),
         "</div>".repeat(depth / 2)
     );
+    let mut flat = String::from("<html><body>");
+    while flat.len() < bytes {
+        flat.push_str("<p>");
+        flat.push_str(&SENTENCE.repeat(5));
+        flat.push_str("</p>\n");
+    }
+    flat.push_str("</body></html>");
     vec![
         ("single-line text", "text", line.into_bytes()),
+        ("one line, no stops", "text", words.into_bytes()),
+        ("flat HTML", "html", flat.into_bytes()),
         ("prose", "text", prose.into_bytes()),
         ("markdown", "markdown", md.into_bytes()),
         ("one-line JSONL", "jsonl", jsonl.into_bytes()),
@@ -102,10 +115,13 @@ fn inputs(bytes: usize) -> Vec<(&'static str, &'static str, Vec<u8>)> {
 
 fn main() {
     let mut baseline = false;
+    let mut only: Option<String> = None;
     let mut sizes = Vec::new();
     for a in std::env::args().skip(1) {
         if a == "--baseline" {
             baseline = true;
+        } else if let Some(o) = a.strip_prefix("--only=") {
+            only = Some(o.to_string());
         } else {
             sizes.push(a.parse::<f64>().expect("sizes in MB, e.g. 1 10 100"));
         }
@@ -140,7 +156,9 @@ fn main() {
     for &mb in &sizes {
         let bytes = (mb * 1024.0 * 1024.0) as usize;
         for (name, kind, data) in inputs(bytes) {
-            if baseline && kind != "text" {
+            if (baseline && kind != "text")
+                || only.as_ref().is_some_and(|o| !name.contains(o.as_str()))
+            {
                 continue;
             }
             let t = Instant::now();
@@ -157,7 +175,7 @@ fn main() {
             }
             let chunk_s = t.elapsed().as_secs_f64();
             println!(
-                "{name:<18} {mb:>8.2} {load_s:>9.2} {chunk_s:>9.2} {:>9.2} {n:>8}",
+                "{name:<20} {mb:>8.2} {load_s:>9.2} {chunk_s:>9.2} {:>9.2} {n:>8}",
                 (load_s + chunk_s) / mb
             );
         }

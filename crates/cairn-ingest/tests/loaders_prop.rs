@@ -195,13 +195,15 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn text_never_panics(b in any_bytes()) {
+    fn text_never_panics(b in prop_oneof![any_bytes(), any::<String>().prop_map(String::into_bytes)]) {
         check("text", &b);
         check("code", &b);
     }
 
     #[test]
-    fn markdown_never_panics(b in prop_oneof![any_bytes(), soup(MD)]) {
+    fn markdown_never_panics(
+        b in prop_oneof![any_bytes(), soup(MD), any::<String>().prop_map(String::into_bytes)]
+    ) {
         check("markdown", &b);
     }
 

@@ -75,7 +75,12 @@ fn every_kind_of_bad_file_is_reported_and_the_rest_ingests() {
         "--json",
     ]);
     let v = json(&out);
-    assert_eq!(v["hits"][0]["chunk"]["doc_id"], "d3", "{out}");
+    // Record ids are scoped to their file (a shared `_id` in another file is another
+    // record); the bare id stays in the metadata.
+    assert_eq!(
+        v["hits"][0]["chunk"]["doc_id"], "in/corpus.jsonl#d3",
+        "{out}"
+    );
 
     // The same in JSON.
     let (code, out, _) = run(&[

@@ -221,7 +221,7 @@ pub fn evaluate_with(
     let mut search = opts.search.clone();
     search.mode = opts.mode;
     // Chunks per document vary; ask for enough chunks to fill k documents.
-    search.k = (opts.k * 10).max(search.k);
+    search.k = opts.k.saturating_mul(10).max(search.k);
     search.candidates = search.candidates.max(search.k);
     let (mut ndcg, mut r10, mut r100, mut mrr) = (0.0, 0.0, 0.0, 0.0);
     let queries = &ds.queries[..opts.max_queries.unwrap_or(usize::MAX).min(ds.queries.len())];

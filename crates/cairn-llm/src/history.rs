@@ -109,8 +109,7 @@ mod tests {
         let small = ChatRequest::new(vec![Message::user("hi")]);
         assert_eq!(fit(&Tiny, &small).await.unwrap().1, 0);
         // Nothing left to drop: the shortest request comes back for the model to refuse.
-        let mut huge =
-            ChatRequest::new(vec![Message::system("s"), Message::user(&"w ".repeat(50))]);
+        let mut huge = ChatRequest::new(vec![Message::system("s"), Message::user("w ".repeat(50))]);
         huge.max_output_tokens = Some(1);
         let (r, d) = fit(&Tiny, &huge).await.unwrap();
         assert_eq!((r.messages.len(), d), (2, 0));

@@ -6,7 +6,9 @@ use crate::search::options;
 use crate::Globals;
 use anyhow::{Context, Result};
 use cairn_eval::{load_dataset, EvalOptions};
-use cairn_rag::{IngestOptions, Retriever, SearchMode};
+use crate::rag_args::RerankChoice;
+use cairn_rag::{Asker, IngestOptions, Retriever, SearchMode};
+use std::sync::Arc;
 use cairn_store::Searcher;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -196,22 +198,27 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         SearchMode::Bm25 => None,
         _ => Some(idx.embedder().clone()),
     };
-    let retriever = Retriever::new(searcher, embedder)?;
+    let retriever = Arc::new(Retriever::new(searcher, embedder)?);
     let needs_model = a.expand != crate::search::ExpandChoice::None || a.rerank == EvalRerank::Llm;
     let built = if needs_model {
         Some(crate::llm::build(&g.config, a.model.as_deref(), false)?)
     } else {
         None
     };
-    let reranker: Option<Box<dyn cairn_rag::rerank::Reranker>> = match a.rerank {
-        EvalRerank::None => None,
-        EvalRerank::Local => Some(Box::new(cairn_rag::rerank::CrossEncoderReranker::new(
-            crate::models::load_cross_encoder()?,
-        ))),
-        EvalRerank::Llm => Some(Box::new(cairn_rag::rerank::LlmReranker::new(
-            built.as_ref().expect("built").model.clone(),
-        ))),
-    };
+    let reranker = crate::rag_args::reranker(
+        match a.rerank {
+            EvalRerank::None => RerankChoice::None,
+            EvalRerank::Local => RerankChoice::Local,
+            EvalRerank::Llm => RerankChoice::Llm,
+        },
+        built.as_ref().map(|b| &b.model),
+    )?;
+    let mut asker = match &built {
+        Some(b) => Asker::new(retriever.clone(), b.model.clone()),
+        None => Asker::retrieval(retriever.clone()),
+    }
+    .expand(a.expand.into())
+    .rerank_depth(a.rerank_depth);
     let mut name = Vec::new();
     if a.expand != crate::search::ExpandChoice::None {
         name.push(match a.expand {
@@ -219,8 +226,12 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
             _ => "hyde".to_string(),
         });
     }
-    if let Some(r) = &reranker {
+    if let Some(r) = reranker {
         name.push(format!("rerank {} (top {})", r.name(), a.rerank_depth));
+        asker = asker.rerank(r);
+    }
+    if let Some(l) = a.mmr {
+        asker = asker.mmr(l);
     }
     if let Some(b) = &built {
         name.push(format!("model {}", b.model.id()));
@@ -233,10 +244,7 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         max_queries: a.max_queries,
         ranker_name: (!name.is_empty()).then(|| name.join(", ")),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     let total = a
         .max_queries
         .unwrap_or(ds.queries.len())
@@ -252,42 +260,14 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         )
         .expect("static template"),
     );
+    // Expansion, reranking and MMR run through the same pipeline `cairn ask` uses.
     let custom = |q: &str,
                   s: &cairn_rag::SearchOptions|
      -> std::result::Result<Vec<cairn_rag::search::Scored>, String> {
         qbar.inc(1);
-        let mut ranked = match (&built, a.expand) {
-            (Some(b), e) if e != crate::search::ExpandChoice::None => {
-                let plans = rt
-                    .block_on(cairn_rag::transform::plan(b.model.as_ref(), q, e.into(), 3))
-                    .map_err(|e| e.to_string())?;
-                cairn_rag::transform::rank_plans(&retriever, &plans, s)
-                    .map_err(|e| e.to_string())?
-            }
-            _ => retriever.rank(q, s).map_err(|e| e.to_string())?,
-        };
-        if let Some(r) = &reranker {
-            let depth = ranked.len().min(a.rerank_depth);
-            let texts: Vec<String> = ranked[..depth]
-                .iter()
-                .map(|h| retriever.searcher.chunk(h.pos).map(|(c, _)| c.text))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| e.to_string())?;
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let order = rt.block_on(r.rerank(q, &refs)).map_err(|e| e.to_string())?;
-            let head: Vec<_> = order.iter().map(|&(i, _)| ranked[i].clone()).collect();
-            ranked.splice(..depth, head);
-        }
-        Ok(ranked)
+        rt.block_on(asker.rank(q, s)).map_err(|e| e.to_string())
     };
-    let use_custom = a.expand != crate::search::ExpandChoice::None || reranker.is_some();
-    let r = cairn_eval::evaluate_with(
-        &retriever,
-        &ds,
-        &a.split,
-        &opts,
-        use_custom.then_some(&custom as &cairn_eval::Ranker),
-    )?;
+    let r = cairn_eval::evaluate_with(&retriever, &ds, &a.split, &opts, Some(&custom))?;
     qbar.finish_and_clear();
     if a.json {
         let mut v = serde_json::to_value(&r)?;

@@ -21,7 +21,7 @@ pub struct Args {
     path: PathBuf,
     /// Which verifier to score: lexical (every threshold and rule) or model (a judge)
     #[arg(long, value_enum, default_value = "lexical")]
-    verify: crate::ask::VerifyChoice,
+    verify: crate::rag_args::VerifyChoice,
     /// provider:name of the judge for --verify model [default: the configured model]
     #[arg(long, value_name = "MODEL")]
     judge: Option<String>,
@@ -50,7 +50,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         }
         rows = kept;
     }
-    if a.verify == crate::ask::VerifyChoice::Lexical {
+    if a.verify == crate::rag_args::VerifyChoice::Lexical {
         if a.judge.is_some() {
             anyhow::bail!("--judge names the model for --verify model: add --verify model");
         }

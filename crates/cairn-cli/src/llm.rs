@@ -60,7 +60,6 @@ fn secs(v: Option<f64>, default: Duration, what: &str) -> Result<Duration> {
 
 pub struct Built {
     pub model: Arc<dyn ChatModel>,
-    pub ledger: Arc<Ledger>,
     /// Nothing was configured and the offline model answers: say how to pick a stronger one.
     pub hint: Option<&'static str>,
 }
@@ -113,11 +112,7 @@ pub fn build(config: &Config, flag_model: Option<&str>, cache: bool) -> Result<B
         base_urls: c.base_urls.clone(),
     };
     let model = select::build(&specs, &opts, &env)?;
-    Ok(Built {
-        model,
-        ledger,
-        hint,
-    })
+    Ok(Built { model, hint })
 }
 
 /// cairn's cache folder: `CAIRN_CACHE_DIR`, or `cairn` in the user's cache directory.
@@ -135,31 +130,4 @@ pub fn judge(config: &Config, spec: Option<&str>) -> Result<cairn_rag::verify::J
     let built = build(config, spec, false)?;
     let cached = cairn_llm::middleware::Cache::new(built.model, cache_base().join("judge"));
     Ok(cairn_rag::verify::Judge::new(Arc::new(cached)))
-}
-
-/// Which model served the calls recorded after ledger row `before` and what they cost, from
-/// the ledger (a fallback books under the model that answered). No rows means the response
-/// came from the cache: `(primary, Some(0.0), true)`.
-pub fn served(
-    ledger: &Ledger,
-    before: i64,
-    primary: &cairn_llm::ModelId,
-) -> (String, Option<f64>, bool) {
-    match ledger.calls_after(before) {
-        Ok(rows) if !rows.is_empty() => {
-            let model = rows.last().map(|r| r.0.clone()).unwrap_or_default();
-            let cost = rows.iter().map(|r| r.1).sum::<Option<f64>>();
-            (model, cost, false)
-        }
-        _ => (primary.to_string(), Some(0.0), true),
-    }
-}
-
-/// Small local models get the compact RAG prompt.
-pub fn prompt_style(id: &cairn_llm::ModelId) -> cairn_rag::answer::PromptStyle {
-    if id.provider == "local" {
-        cairn_rag::answer::PromptStyle::Compact
-    } else {
-        cairn_rag::answer::PromptStyle::Full
-    }
 }

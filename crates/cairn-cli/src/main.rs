@@ -5,6 +5,7 @@ mod bench;
 mod bench_generate;
 mod bench_llm;
 mod chat;
+mod chat_turn;
 mod config;
 mod cost;
 mod eval;
@@ -13,11 +14,21 @@ mod ingest;
 mod llm;
 mod models;
 mod progress;
+mod rag_args;
 mod search;
 mod snippet;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+
+/// The runtime a command's model and pipeline calls run on (two workers: the CPU work of
+/// embedding and local generation already keeps the cores busy).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
 use std::path::PathBuf;
 use std::process::ExitCode;
 

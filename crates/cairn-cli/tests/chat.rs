@@ -604,3 +604,81 @@ async fn long_sessions_drop_their_oldest_turns_to_fit() {
         "{last}"
     );
 }
+
+/// The footer of a plain chat turn: `[model · I in (…) / O out tokens · $cost …]`.
+fn footer_facts(stderr: &str) -> (String, f64, f64, f64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with('[') && l.contains(" out tokens · "))
+        .unwrap_or_else(|| panic!("no footer in: {stderr}"));
+    let model = line[1..line.find(" · ").unwrap()].to_string();
+    let num = |before: &str| -> f64 {
+        let end = line.find(before).unwrap();
+        let start = line[..end].rfind(' ').map_or(0, |i| i + 1);
+        line[start..end]
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}: {before:?} in {line}"))
+    };
+    let cost: f64 = line[line.find(" · $").unwrap() + " · $".len()..]
+        .split(|c: char| c == ' ' || c == ']')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: the cost in {line}"));
+    (model, num(" in ("), num(" out tokens"), cost)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chats_at_once_each_report_their_own_model_and_cost() {
+    // Both processes book into one ledger while the other's stream is still running; each
+    // footer must name its own model and price only its own tokens (the response carries
+    // them; nothing is read back from the shared ledger).
+    let mock = Llmock::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite");
+    let specs = [
+        ("openai:gpt-4o-mini", 0.15, 0.60),
+        ("anthropic:claude-haiku-4-5", 1.00, 5.00),
+    ];
+    for round in 0..3 {
+        let children: Vec<_> = specs
+            .iter()
+            .map(|(spec, _, _)| {
+                let mut c = cairn(&mock, &ledger, &[]);
+                c.args(["chat", "--model", spec, "Explain what a write-ahead log is."])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect();
+        for (child, (spec, pin, pout)) in children.into_iter().zip(specs) {
+            let o = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{spec}: {err}");
+            let (model, i, out_tokens, cost) = footer_facts(&err);
+            assert_eq!(model, spec, "round {round}: {err}");
+            assert!(out_tokens > 0.0, "{err}");
+            let by_hand = (i * pin + out_tokens * pout) / 1e6;
+            // The footer prints six decimals.
+            assert!(
+                (cost - by_hand).abs() < 1e-6,
+                "round {round} {spec}: footer ${cost} vs its own tokens ${by_hand:.6}: {err}"
+            );
+        }
+    }
+    // The ledger holds every call of both processes.
+    let rows = json(
+        &out(
+            {
+                let mut c = cairn(&mock, &ledger, &[]);
+                c.args(["cost", "--json"]);
+                c
+            },
+            None,
+        )
+        .1,
+    );
+    assert_eq!(rows["total_calls"], 6, "{rows}");
+    mock.assert_clean("two chats at once").await;
+}

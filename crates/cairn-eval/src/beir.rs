@@ -144,7 +144,7 @@ pub struct EvalOptions {
 pub type Ranker<'a> = dyn Fn(&str, &SearchOptions) -> Result<Vec<Scored>, String> + 'a;
 
 /// Chunks MMR re-orders per query; the rest keep their retrieval order.
-pub const MMR_DEPTH: usize = 50;
+pub const MMR_DEPTH: usize = cairn_rag::asker::MMR_DEPTH;
 
 impl Default for EvalOptions {
     fn default() -> Self {
@@ -238,16 +238,8 @@ pub fn evaluate_with(
             }
             (Some(lambda), SearchMode::Dense | SearchMode::Hybrid) => {
                 let qv = retriever.embed_query(text)?;
-                let mut ranked = retriever.rank_with_vector(text, Some(&qv), &search);
-                let depth = ranked.len().min(MMR_DEPTH);
-                let vecs = retriever.searcher.vectors();
-                let cands: Vec<&[f32]> = ranked[..depth].iter().map(|s| vecs.get(s.pos)).collect();
-                let scores: Vec<f32> = ranked[..depth].iter().map(|s| s.score).collect();
-                let rel = cairn_rag::select::min_max(&scores);
-                let order = cairn_rag::select::mmr_with(&rel, &cands, depth, lambda);
-                let head: Vec<_> = order.iter().map(|&i| ranked[i].clone()).collect();
-                ranked.splice(..depth, head);
-                ranked
+                let ranked = retriever.rank_with_vector(text, Some(&qv), &search);
+                cairn_rag::asker::mmr_head(retriever, ranked, lambda, MMR_DEPTH)
             }
             _ => retriever.rank(text, &search)?,
         };

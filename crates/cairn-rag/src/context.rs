@@ -5,7 +5,7 @@
 use crate::select::Passage;
 
 /// A passage as the prompt numbers it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Source {
     /// 1-based number the model cites as `[n]`.
     pub n: usize,

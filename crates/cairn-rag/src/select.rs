@@ -45,6 +45,34 @@ pub fn mmr_with(rel: &[f32], candidates: &[&[f32]], k: usize, lambda: f32) -> Ve
     picked
 }
 
+/// MMR over scored candidates, relevance being their own scores (fused for hybrid, a
+/// reranker's after reranking) scaled to [0, 1]: `take` indices in pick order. `cairn ask`
+/// picks its passages with it and `eval beir --mmr` reorders its head with it.
+pub fn mmr_order(scores: &[f32], vectors: &[&[f32]], take: usize, lambda: f32) -> Vec<usize> {
+    mmr_with(&min_max(scores), vectors, take, lambda)
+}
+
+/// The items `order` names (indices, best first), then the rest in their old order: how a
+/// reranker's or MMR's order over the head of a list is applied to the whole list.
+pub fn reorder_head<T: Clone>(items: &[T], order: &[usize]) -> Vec<T> {
+    let mut named = vec![false; items.len()];
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for &i in order {
+        if i < items.len() && !named[i] {
+            named[i] = true;
+            out.push(items[i].clone());
+        }
+    }
+    out.extend(
+        items
+            .iter()
+            .zip(&named)
+            .filter(|(_, n)| !**n)
+            .map(|(x, _)| x.clone()),
+    );
+    out
+}
+
 /// Scores scaled to [0, 1] (all 1 when they are equal).
 pub fn min_max(scores: &[f32]) -> Vec<f32> {
     let lo = scores.iter().copied().fold(f32::INFINITY, f32::min);
@@ -78,7 +106,7 @@ pub fn dedup(texts: &[&str], vectors: &[&[f32]], threshold: f32) -> Vec<usize> {
 }
 
 /// A contiguous span of one document made of one or more chunks.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Passage {
     pub doc_id: String,
     pub source: String,

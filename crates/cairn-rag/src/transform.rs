@@ -2,7 +2,7 @@
 //! RRF), HyDE (the dense side searches with the embedding of a hypothetical answer), and a
 //! rule-based router that picks the retrieval mode from the query's shape.
 
-use cairn_llm::{ChatModel, ChatRequest, LlmError, Message};
+use cairn_llm::{ChatModel, ChatRequest, LlmError, Message, Role};
 
 use crate::fusion::reciprocal_rank_fusion;
 use crate::search::{Retriever, Scored, SearchError, SearchMode, SearchOptions};
@@ -145,6 +145,56 @@ pub fn rank_plans(
             scores: by_pos.remove(&pos).unwrap_or_default(),
         })
         .collect())
+}
+
+/// The request that rewrites a follow-up into a standalone question, given the
+/// conversation before it (system turns left out).
+pub fn standalone_request(history: &[Message], question: &str) -> ChatRequest {
+    let mut convo = String::new();
+    for m in history.iter().filter(|m| m.role != Role::System) {
+        let who = if m.role == Role::User {
+            "User"
+        } else {
+            "Assistant"
+        };
+        convo.push_str(&format!("{who}: {}\n", m.text()));
+    }
+    let mut req = ChatRequest::new(vec![
+        Message::system("Rewrite the follow-up question as a standalone question that can be understood without the conversation. Reply with the question only."),
+        Message::user(format!("Conversation:\n{convo}\nFollow-up question: {question}\n\nStandalone question:")),
+    ]);
+    req.temperature = Some(0.0);
+    req.max_output_tokens = Some(100);
+    req
+}
+
+/// A follow-up rewritten as a standalone question using the conversation before it; the
+/// question itself when there is no earlier user or assistant turn, or the reply is empty.
+pub async fn standalone(
+    model: &dyn ChatModel,
+    history: &[Message],
+    question: &str,
+) -> Result<String, LlmError> {
+    if history.iter().all(|m| m.role == Role::System) {
+        return Ok(question.to_string());
+    }
+    let reply = model
+        .chat(&standalone_request(history, question))
+        .await?
+        .text();
+    // The question is the first line; small models add more after it.
+    let r = reply
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .trim_matches('"')
+        .trim();
+    Ok(if r.is_empty() {
+        question.to_string()
+    } else {
+        r.to_string()
+    })
 }
 
 /// Picks a retrieval mode from the query's shape: exact-match signals (quoted phrases,

@@ -5,7 +5,7 @@ use crate::progress::Bar;
 use crate::Globals;
 use anyhow::{Context, Result};
 use cairn_core::Metadata;
-use cairn_ingest::{Chunker, ChunkerConfig, LoaderOptions};
+use cairn_ingest::LoaderOptions;
 use cairn_rag::{Indexer, IngestOptions, IngestReport};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,34 +79,24 @@ pub fn indexer(
     chunker: Option<ChunkerChoice>,
 ) -> Result<Indexer> {
     let loaded = load_embedder(g.model_dir.as_deref(), g.quiet)?;
-    let c = &g.config.chunking;
-    let semantic = match chunker {
-        Some(ch) => ch == ChunkerChoice::Semantic,
-        None => match c.strategy.as_str() {
-            "recursive" => false,
-            "semantic" => true,
-            other => anyhow::bail!(
-                "config chunking.strategy = {other:?}: use \"recursive\" or \"semantic\""
-            ),
-        },
-    };
-    let strategy = if semantic {
-        cairn_ingest::Strategy::Semantic {
-            breakpoint_percentile: c.breakpoint_percentile,
+    let mut c = g.config.chunking.clone();
+    if let Some(ch) = chunker {
+        c.strategy = match ch {
+            ChunkerChoice::Semantic => "semantic".into(),
+            ChunkerChoice::Recursive => "recursive".into(),
+        };
+    }
+    c.max_tokens = chunk_tokens.unwrap_or(c.max_tokens);
+    c.overlap = overlap.unwrap_or(c.overlap);
+    cairn::embedded::indexer(&loaded, &c).map_err(|e| match e {
+        cairn::embedded::EmbeddedError::Chunking(e) => {
+            anyhow::anyhow!("--chunk-tokens / --chunk-overlap: {e}")
         }
-    } else {
-        cairn_ingest::Strategy::Recursive
-    };
-    let cfg = ChunkerConfig {
-        max_tokens: chunk_tokens.unwrap_or(c.max_tokens),
-        overlap: overlap.unwrap_or(c.overlap),
-        strategy,
-    };
-    let max = cairn_core::Embedder::max_tokens(loaded.embedder.as_ref());
-    let chunker = Chunker::new(loaded.counter, cfg, max)
-        .context("--chunk-tokens / --chunk-overlap")?
-        .with_embedder(loaded.embedder.clone());
-    Ok(Indexer::new(loaded.embedder, chunker))
+        cairn::embedded::EmbeddedError::Strategy(s) => {
+            anyhow::anyhow!("config chunking.strategy = {s:?}: use \"recursive\" or \"semantic\"")
+        }
+        e => e.into(),
+    })
 }
 
 pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {

@@ -6,7 +6,6 @@ mod bench_generate;
 mod bench_llm;
 mod chat;
 mod chat_turn;
-mod config;
 mod cost;
 mod eval;
 mod eval_citations;
@@ -104,7 +103,7 @@ pub struct Globals {
     pub index_flag: bool,
     pub model_dir: Option<PathBuf>,
     pub quiet: bool,
-    pub config: config::Config,
+    pub config: cairn::Config,
 }
 
 fn main() -> ExitCode {
@@ -171,7 +170,7 @@ fn stdout_closed() -> bool {
 }
 
 fn run(cli: Cli, index_flag: bool) -> Result<ExitCode> {
-    let config = config::Config::load(cli.config.as_deref())?;
+    let config = cairn::Config::load(cli.config.as_deref())?;
     let chosen = cli.index.or_else(|| config.index.path.clone());
     let index_chosen = chosen.is_some();
     let index = chosen.unwrap_or_else(|| PathBuf::from(".cairn"));

@@ -1,15 +1,11 @@
 //! Loading the embedding model through the resolver, with a message while it happens.
 
 use anyhow::{Context, Result};
-use cairn_core::TokenCounter;
-use cairn_models::{BertEmbedder, HfTokenCounter, ResolvedModel, Resolver, Source, MINILM_L6_V2};
+use cairn_models::{ResolvedModel, Resolver, Source, MINILM_L6_V2};
 use std::path::Path;
 use std::sync::Arc;
 
-pub struct Loaded {
-    pub embedder: Arc<BertEmbedder>,
-    pub counter: Arc<dyn TokenCounter>,
-}
+pub use cairn::embedded::LocalEmbedder as Loaded;
 
 /// Finds the embedding model's files through the resolver (`--model-dir` first).
 pub fn resolve(model_dir: Option<&Path>) -> Result<ResolvedModel> {
@@ -20,25 +16,18 @@ pub fn resolve(model_dir: Option<&Path>) -> Result<ResolvedModel> {
     Ok(resolver.resolve(&MINILM_L6_V2)?)
 }
 
+/// The default embedder, saying so when its files had to be fetched.
 pub fn load_embedder(model_dir: Option<&Path>, quiet: bool) -> Result<Loaded> {
-    let spec = MINILM_L6_V2;
-    let resolved = resolve(model_dir)?;
-    if !quiet && !matches!(resolved.source, Source::Cache | Source::ExplicitDir) {
+    let loaded = cairn::embedded::default_embedder(model_dir)?;
+    if !quiet && !matches!(loaded.source, Source::Cache | Source::ExplicitDir) {
         eprintln!(
             "fetched {} from the {} into {}",
-            spec.name,
-            resolved.source,
-            resolved.dir.display()
+            MINILM_L6_V2.name,
+            loaded.source,
+            resolve(model_dir)?.dir.display()
         );
     }
-    let embedder =
-        BertEmbedder::load(&resolved, &spec).with_context(|| format!("loading {}", spec.name))?;
-    let counter: Arc<dyn TokenCounter> =
-        Arc::new(HfTokenCounter::new(embedder.tokenizer().clone()));
-    Ok(Loaded {
-        embedder: Arc::new(embedder),
-        counter,
-    })
+    Ok(loaded)
 }
 
 /// The local reranker: `CAIRN_RERANKER_DIR` when set, else the cache or the hub.

@@ -1,9 +1,37 @@
-//! Settings: `cairn.toml` (in the current folder, or `--config` / `CAIRN_CONFIG`), overridden
-//! by `CAIRN_*` environment variables, overridden by flags.
+//! Settings: `cairn.toml` (in the current folder, or a path the caller names), typed and
+//! shared by the CLI and the server. Every section is optional and a partial section takes the
+//! defaults for what it omits; unknown keys are errors (a typo never goes unnoticed).
+//! Environment variables (`CAIRN_*`) and flags override it in the callers.
 
-use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {} does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("reading config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {} is not valid: {message} (sections: {SECTIONS})", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl cairn_core::Classify for ConfigError {
+    fn class(&self) -> cairn_core::ErrorClass {
+        cairn_core::ErrorClass::InvalidInput
+    }
+}
+
+const SECTIONS: &str = "[index] path; [chunking] max_tokens, overlap, strategy, \
+breakpoint_percentile; [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir; \
+[chat] index; [llm] model, fallbacks, max_retries, *_timeout_secs, requests_per_minute, \
+tokens_per_minute, cache, cache_dir, ledger, context_window, base_urls; \
+[pricing.\"provider:model\"] input, cached_input, cache_write, output";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,29 +152,29 @@ pub struct ModelsConfig {
 }
 
 impl Config {
-    /// Loads the config file if there is one. A file named explicitly must exist.
-    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+    /// Loads the config file if there is one: `explicit` must exist; without it,
+    /// `cairn.toml` in the current folder is read when present.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         let (path, required) = match explicit {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from("cairn.toml"), false),
         };
         if !path.exists() {
             if required {
-                anyhow::bail!("config file {} does not exist", path.display());
+                return Err(ConfigError::Missing(path));
             }
             return Ok(Config::default());
         }
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| {
-            format!(
-                "config file {} is not valid (sections: [index] path; [chunking] max_tokens, overlap; \
-                 [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir; [chat] index; \
-                 [llm] model, fallbacks, max_retries, *_timeout_secs, requests_per_minute, tokens_per_minute, \
-                 cache, cache_dir, ledger, context_window, base_urls; [pricing.\"provider:model\"] input, cached_input, cache_write, output)",
-                path.display()
-            )
-        })
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid { path, message })
+    }
+
+    /// Parses the text of a config file; the error is the parser's message.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
     }
 }
 

@@ -201,7 +201,8 @@ impl Index {
         self.read_mode
     }
 
-    fn connect_read(dir: &Path, mode: ReadMode) -> Result<Self, StoreError> {
+    /// Opens one more reader connection in a given mode (the pool's later connections).
+    pub(crate) fn connect_read(dir: &Path, mode: ReadMode) -> Result<Self, StoreError> {
         let path = dir.join("index.sqlite");
         let uri = sqlite_uri(&path, mode == ReadMode::Immutable);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY

@@ -10,13 +10,15 @@
 
 use crate::bm25::{Bm25Index, Bm25Params};
 use crate::cache::{self, ChunkIds, Derived, DocEntry};
-use crate::db::{blob_to_vec, Index, IndexInfo, StoredDoc};
+use crate::db::{blob_to_vec, Index, IndexInfo, ReadMode, StoredDoc};
 use crate::error::StoreError;
 use crate::hnsw::{Hnsw, HnswParams};
+use crate::pool::{self, ReadPool};
 use crate::vector::FlatIndex;
 use cairn_core::{Chunk, Filter};
 use rusqlite::{params, OptionalExtension};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// Below this many chunks exact search is fast enough (and exact); above it an HNSW graph is
 /// built. `CAIRN_HNSW_MIN_CHUNKS` overrides it.
@@ -52,13 +54,26 @@ impl Default for SearcherOptions {
 }
 
 /// Loaded indexes over one generation of an index.
+///
+/// `Send + Sync`: one `Arc<Searcher>` serves many threads. The derived indexes sit behind an
+/// `Arc` and are only read (HNSW's visited sets are pooled inside it); SQLite reads go through
+/// a small pool of read-only connections shared by this snapshot and the ones
+/// [`Self::reopen`] and [`Self::refresh`] make from it.
 pub struct Searcher {
-    index: Index,
-    d: Derived,
+    pool: Arc<ReadPool>,
+    d: Arc<Derived>,
     options: SearcherOptions,
     /// True when this open rebuilt the derived indexes (rather than loading the cache).
     pub rebuilt: bool,
 }
+
+const _: () = {
+    fn assert<T: Send + Sync>() {}
+    let _ = assert::<Searcher>;
+};
+
+/// Saves of `derived.bin` from one process go one at a time (they share a temporary name).
+static SAVE: Mutex<()> = Mutex::new(());
 
 impl Searcher {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -89,42 +104,72 @@ impl Searcher {
     }
 
     pub fn open_with_options(dir: &Path, options: SearcherOptions) -> Result<Self, StoreError> {
-        let index = Index::open(dir)?;
-        let generation = index.generation()?;
-        let info = index.info()?;
-        let want_hnsw = info.chunks as usize >= options.hnsw_min_chunks;
-        if let Some(d) = cache::load(index.dir(), generation, info.dim) {
-            if d.hnsw.is_some() == want_hnsw {
-                return Ok(Searcher {
-                    index,
-                    d,
-                    options,
-                    rebuilt: false,
-                });
+        let pool = Arc::new(ReadPool::new(Index::open(dir)?, pool::default_cap()));
+        Self::open_in(pool, options)
+    }
+
+    /// Loads (or rebuilds) the generation SQLite holds now, reading through `pool`.
+    fn open_in(pool: Arc<ReadPool>, options: SearcherOptions) -> Result<Self, StoreError> {
+        let (d, rebuilt) = {
+            let index = pool.get()?;
+            let generation = index.generation()?;
+            let info = index.info()?;
+            let want_hnsw = info.chunks as usize >= options.hnsw_min_chunks;
+            match cache::load(index.dir(), generation, info.dim) {
+                Some(d) if d.hnsw.is_some() == want_hnsw => (d, false),
+                _ => {
+                    let mut d = rebuild(&index, info.dim)?;
+                    if want_hnsw && d.ids.len() > 0 {
+                        d.hnsw = Some(Hnsw::build(&d.vectors, HnswParams::default()));
+                    }
+                    if options.write_cache {
+                        let _one = SAVE.lock().unwrap_or_else(|e| e.into_inner());
+                        // A reader that cannot write the cache (read-only folder) still works.
+                        let _ = cache::save(index.dir(), &d);
+                    }
+                    (d, true)
+                }
             }
-        }
-        let mut d = rebuild(&index, info.dim)?;
-        if want_hnsw && d.ids.len() > 0 {
-            d.hnsw = Some(Hnsw::build(&d.vectors, HnswParams::default()));
-        }
-        if options.write_cache {
-            // A reader that cannot write the cache (read-only folder) still works.
-            let _ = cache::save(index.dir(), &d);
-        }
+        };
         Ok(Searcher {
-            index,
-            d,
+            pool,
+            d: Arc::new(d),
             options,
-            rebuilt: true,
+            rebuilt,
         })
+    }
+
+    /// A new snapshot of the generation SQLite holds now, opened beside this one (which stays
+    /// valid for whoever holds it). It shares this snapshot's connection pool, except for an
+    /// `immutable=1` open, whose connections never see new commits: that gets a fresh one.
+    pub fn reopen(&self) -> Result<Searcher, StoreError> {
+        match self.pool.mode() {
+            ReadMode::Immutable => Self::open_with_options(self.pool.dir(), self.options),
+            ReadMode::ReadOnly => Self::open_in(self.pool.clone(), self.options),
+        }
+    }
+
+    /// SQLite connections this snapshot's pool has open now (idle or lending).
+    pub fn read_connections(&self) -> usize {
+        self.pool.open_connections()
+    }
+
+    /// The most SQLite connections the pool opens; further readers wait for one to return.
+    pub fn max_read_connections(&self) -> usize {
+        self.pool.cap()
+    }
+
+    /// How SQLite is read (`mode=ro`, or `immutable=1` in a folder that cannot be written).
+    pub fn read_mode(&self) -> ReadMode {
+        self.pool.mode()
     }
 
     /// The generation SQLite holds now (one small query; the snapshot's is [`Self::generation`]).
     pub fn current_generation(&self) -> Result<u64, StoreError> {
-        match self.index.read_mode() {
+        match self.pool.mode() {
             // An immutable connection never sees new commits: ask a fresh one.
-            Some(crate::db::ReadMode::Immutable) => Index::open(self.index.dir())?.generation(),
-            _ => self.index.generation(),
+            ReadMode::Immutable => Index::open(self.pool.dir())?.generation(),
+            ReadMode::ReadOnly => self.pool.get()?.generation(),
         }
     }
 
@@ -140,12 +185,12 @@ impl Searcher {
         if !self.is_stale()? {
             return Ok(false);
         }
-        *self = Self::open_with_options(self.index.dir(), self.options)?;
+        *self = self.reopen()?;
         Ok(true)
     }
 
     pub fn info(&self) -> Result<IndexInfo, StoreError> {
-        self.index.info()
+        self.pool.get()?.info()
     }
 
     /// The generation this snapshot reflects.
@@ -232,11 +277,17 @@ impl Searcher {
             .map(|i| &self.d.docs[i])
     }
 
-    fn changed(&self, chunk: &str) -> StoreError {
+    /// The error for a chunk whose document moved on. `index` is the connection the caller
+    /// already holds: taking a second one from the pool could wait forever on a full pool.
+    fn changed(&self, index: &Index, chunk: &str) -> StoreError {
+        let now = match self.pool.mode() {
+            ReadMode::Immutable => self.current_generation(),
+            ReadMode::ReadOnly => index.generation(),
+        };
         StoreError::Changed {
-            path: self.index.dir().to_path_buf(),
+            path: self.pool.dir().to_path_buf(),
             opened: self.d.generation,
-            now: self.current_generation().unwrap_or(self.d.generation),
+            now: now.unwrap_or(self.d.generation),
             chunk: chunk.to_string(),
         }
     }
@@ -248,9 +299,9 @@ impl Searcher {
         let Some(entry) = self.doc_entry(doc_id) else {
             return Ok(Vec::new());
         };
-        let err = self.index.sql_err();
-        let mut stmt = self
-            .index
+        let index = self.pool.get()?;
+        let err = index.sql_err();
+        let mut stmt = index
             .conn
             .prepare_cached(
                 "SELECT c.id, c.ordinal, c.text, c.start, c.end, c.heading_path, c.context, \
@@ -278,7 +329,7 @@ impl Searcher {
             let (id, ordinal, text, start, end, heading, context, generation) =
                 row.map_err(&err)?;
             if generation as u64 != entry.generation {
-                return Err(self.changed(&id));
+                return Err(self.changed(&index, &id));
             }
             seen = true;
             let path: Vec<String> = serde_json::from_str(&heading).unwrap_or_default();
@@ -303,7 +354,7 @@ impl Searcher {
                 .iter()
                 .any(|&d| self.d.docs[d as usize].id == doc_id)
         {
-            return Err(self.changed(doc_id));
+            return Err(self.changed(&index, doc_id));
         }
         Ok(out)
     }
@@ -320,9 +371,9 @@ impl Searcher {
         }
         let id = self.d.ids.get(pos as usize);
         let want = self.d.docs[self.d.chunk_doc[pos as usize] as usize].generation;
-        let err = self.index.sql_err();
-        let mut stmt = self
-            .index
+        let index = self.pool.get()?;
+        let err = index.sql_err();
+        let mut stmt = index
             .conn
             .prepare_cached(
                 "SELECT c.doc_id, c.ordinal, c.text, c.start, c.end, c.heading_path, c.context, \
@@ -362,7 +413,7 @@ impl Searcher {
             .map_err(&err)?;
         match row {
             Some((chunk, doc, generation)) if generation == want => Ok((chunk, doc)),
-            _ => Err(self.changed(id)),
+            _ => Err(self.changed(&index, id)),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod derived;
 pub mod error;
 pub mod hnsw;
 pub mod lexer;
+mod pool;
 pub mod topk;
 pub mod vector;
 

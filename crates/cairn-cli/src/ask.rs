@@ -131,9 +131,11 @@ fn to_json(a: &Answer, collection: Option<&str>) -> Result<serde_json::Value> {
     let mut citations = serde_json::to_value(&a.citations)?;
     citations["cited"] = json!(a.cited);
     if !a.asked_model {
-        return Ok(json!({"question": a.question, "answer": a.text, "answered": false,
+        return Ok(
+            json!({"question": a.question, "answer": a.text, "answered": false,
             "model": null, "sources": [], "best_relevance": a.best_relevance,
-            "citations": citations, "sentences": []}));
+            "citations": citations, "sentences": []}),
+        );
     }
     let sources: Vec<serde_json::Value> = a
         .sources
@@ -146,9 +148,11 @@ fn to_json(a: &Answer, collection: Option<&str>) -> Result<serde_json::Value> {
                 "truncated": s.truncated, "text": p.text})
         })
         .collect();
-    Ok(json!({"question": a.question, "answer": a.text, "answered": a.answered,
+    Ok(
+        json!({"question": a.question, "answer": a.text, "answered": a.answered,
         "model": a.served.model, "from_cache": a.served.from_cache, "mode": a.mode,
         "collection": collection, "sources": sources, "citations": citations,
         "sentences": a.sentences, "usage": a.usage, "cost_usd": a.served.cost_usd,
-        "best_relevance": a.best_relevance}))
+        "best_relevance": a.best_relevance}),
+    )
 }

@@ -94,7 +94,13 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
             };
             let search = crate::search::options(g, r.mode, None)?;
             let retriever = Arc::new(crate::search::retriever(g, search.mode)?);
-            let mut a = r.asker(g, retriever, built.model.clone(), search, args.model.as_deref())?;
+            let mut a = r.asker(
+                g,
+                retriever,
+                built.model.clone(),
+                search,
+                args.model.as_deref(),
+            )?;
             if let Some(t) = args.temperature {
                 a = a.temperature(t);
             }

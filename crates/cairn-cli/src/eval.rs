@@ -2,16 +2,16 @@
 
 use crate::ingest::indexer;
 use crate::progress::Bar;
+use crate::rag_args::RerankChoice;
 use crate::search::options;
 use crate::Globals;
 use anyhow::{Context, Result};
 use cairn_eval::{load_dataset, EvalOptions};
-use crate::rag_args::RerankChoice;
 use cairn_rag::{Asker, IngestOptions, Retriever, SearchMode};
-use std::sync::Arc;
 use cairn_store::Searcher;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(clap::Subcommand)]
 pub enum EvalCommand {

@@ -4,8 +4,8 @@
 
 use anyhow::Result;
 
-pub use cairn::Stack as Built;
 use cairn::Config;
+pub use cairn::Stack as Built;
 
 /// The model for `--model` (or config / environment), wrapped in the full middleware stack.
 pub fn build(config: &Config, flag_model: Option<&str>, cache: bool) -> Result<Built> {

@@ -620,7 +620,7 @@ fn footer_facts(stderr: &str) -> (String, f64, f64, f64) {
             .unwrap_or_else(|e| panic!("{e}: {before:?} in {line}"))
     };
     let cost: f64 = line[line.find(" · $").unwrap() + " · $".len()..]
-        .split(|c: char| c == ' ' || c == ']')
+        .split([' ', ']'])
         .next()
         .unwrap()
         .parse()
@@ -645,10 +645,15 @@ async fn two_chats_at_once_each_report_their_own_model_and_cost() {
             .iter()
             .map(|(spec, _, _)| {
                 let mut c = cairn(&mock, &ledger, &[]);
-                c.args(["chat", "--model", spec, "Explain what a write-ahead log is."])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
+                c.args([
+                    "chat",
+                    "--model",
+                    spec,
+                    "Explain what a write-ahead log is.",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
                 c.spawn().unwrap()
             })
             .collect();

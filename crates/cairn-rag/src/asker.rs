@@ -32,13 +32,13 @@ pub enum AskError {
     #[error(transparent)]
     Search(#[from] SearchError),
     #[error(transparent)]
-    Model(#[from] LlmError),
+    Model(Box<LlmError>),
     /// A query transform (`expand`) or the follow-up rewrite failed.
     #[error("{step}: the model could not write it: {source}")]
     Transform {
         step: &'static str,
         #[source]
-        source: LlmError,
+        source: Box<LlmError>,
     },
     #[error("reranking with {reranker}: {message}")]
     Rerank {
@@ -48,6 +48,12 @@ pub enum AskError {
     },
     #[error("{name}: {reason}")]
     InvalidParameter { name: &'static str, reason: String },
+}
+
+impl From<LlmError> for AskError {
+    fn from(e: LlmError) -> Self {
+        AskError::Model(Box::new(e))
+    }
 }
 
 impl Classify for AskError {
@@ -262,7 +268,7 @@ impl Asker {
             .await
             .map_err(|source| AskError::Transform {
                 step: "expand",
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -361,7 +367,10 @@ impl Asker {
             let model = self.model("answer")?.clone();
             let query = crate::transform::standalone(model.as_ref(), history, question)
                 .await
-                .map_err(|source| AskError::Transform { step: "rewriting the follow-up", source })?;
+                .map_err(|source| AskError::Transform {
+                    step: "rewriting the follow-up",
+                    source: Box::new(source),
+                })?;
             if query != question {
                 yield AnswerEvent::Rewritten { query: query.clone() };
             }
@@ -465,7 +474,12 @@ impl Asker {
 
 /// Reorders the first `depth` entries of a ranking by MMR with `lambda`, relevance being
 /// their scores and diversity the index's chunk vectors; the tail keeps its order.
-pub fn mmr_head(retriever: &Retriever, ranked: Vec<Scored>, lambda: f32, depth: usize) -> Vec<Scored> {
+pub fn mmr_head(
+    retriever: &Retriever,
+    ranked: Vec<Scored>,
+    lambda: f32,
+    depth: usize,
+) -> Vec<Scored> {
     let depth = ranked.len().min(depth);
     let vecs = retriever.searcher.vectors();
     let head: Vec<&[f32]> = ranked[..depth].iter().map(|s| vecs.get(s.pos)).collect();

@@ -93,4 +93,3 @@ pub fn prompt_styled(question: &str, sources: &[Source], style: PromptStyle) -> 
         )),
     ])
 }
-

@@ -93,8 +93,8 @@ pub fn indexer(
         strategy,
     };
     let max = Embedder::max_tokens(embedder.embedder.as_ref());
-    let chunker = Chunker::new(embedder.counter.clone(), cfg, max)?
-        .with_embedder(embedder.embedder.clone());
+    let chunker =
+        Chunker::new(embedder.counter.clone(), cfg, max)?.with_embedder(embedder.embedder.clone());
     Ok(Indexer::new(embedder.embedder.clone(), chunker))
 }
 

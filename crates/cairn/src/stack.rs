@@ -23,10 +23,16 @@ pub enum StackError {
     Ledger {
         path: PathBuf,
         #[source]
-        source: LlmError,
+        source: Box<LlmError>,
     },
     #[error(transparent)]
-    Llm(#[from] LlmError),
+    Llm(Box<LlmError>),
+}
+
+impl From<LlmError> for StackError {
+    fn from(e: LlmError) -> Self {
+        StackError::Llm(Box::new(e))
+    }
 }
 
 impl cairn_core::Classify for StackError {
@@ -92,7 +98,10 @@ impl Config {
     pub fn open_ledger(&self) -> Result<Arc<Ledger>, StackError> {
         let path = self.ledger_path();
         Ok(Arc::new(Ledger::open(&path, self.pricing()?).map_err(
-            |source| StackError::Ledger { path, source },
+            |source| StackError::Ledger {
+                path,
+                source: Box::new(source),
+            },
         )?))
     }
 

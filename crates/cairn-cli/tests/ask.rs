@@ -307,6 +307,63 @@ async fn ask_checks_citations_and_maps_sentences() {
         .contains("Question: Why does BM25 still matter next to dense retrieval?"));
     mock.assert_clean("chat --index").await;
 
+    // chat --index runs the same pipeline as ask: expansion and reranking before the answer,
+    // and the citations checked.
+    mock.scenario(json!([
+        {"type": "reply", "text": "reciprocal rank fusion of dense and BM25 lists\nhybrid retrieval scoring"},
+        {"type": "reply", "text": "2 1 3"},
+        {"type": "reply", "text": "Hybrid search fuses dense and BM25 rankings [1]."}
+    ]))
+    .await;
+    let mut c = common::cairn();
+    c.env("OPENAI_BASE_URL", mock.base_for("openai"))
+        .env("CAIRN_LEDGER", &ledger)
+        .args([
+            "--index",
+            index.to_str().unwrap(),
+            "chat",
+            "--model",
+            "openai:gpt-4o-mini",
+            "--expand",
+            "multi",
+            "--rerank",
+            "llm",
+            q,
+        ]);
+    let o = c.output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.starts_with("Hybrid search fuses dense and BM25 rankings [1]."),
+        "{out}"
+    );
+    // The reranker put another passage first, so [1] no longer holds the sentence: the
+    // check says so, as it does for ask.
+    assert!(
+        err.contains("the model's citations: 0 of 1 supported (lexical)"),
+        "{err}"
+    );
+    let reqs = mock.requests().await;
+    let reqs = reqs["requests"].as_array().unwrap();
+    let n = reqs.len();
+    let content = |i: usize| {
+        reqs[i]["body"]["messages"][1]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        content(n - 3).contains("search queries"),
+        "{}",
+        content(n - 3)
+    );
+    assert!(content(n - 2).ends_with("Ranking:"), "{}", content(n - 2));
+    assert!(content(n - 1).contains("Sources:"), "{}", content(n - 1));
+    mock.assert_clean("chat --index --expand --rerank").await;
+
     // --route model: the model classifies the question first.
     mock.scenario(
         json!([{"type": "reply", "text": "keyword"}, {"type": "reply", "text": "Routed [1]."}]),

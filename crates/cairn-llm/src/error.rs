@@ -135,6 +135,10 @@ pub enum LlmError {
     },
     #[error("{what}: {message}")]
     Storage { what: &'static str, message: String },
+    /// The model needs a cargo feature this build of cairn-llm was compiled without (`local:`
+    /// models without the `local` feature).
+    #[error("{what}: cairn-llm was built without the `{feature}` feature; rebuild with it (it is on by default) or pick a provider model")]
+    FeatureDisabled { feature: &'static str, what: String },
     /// The local model could not be found, loaded or run.
     #[error("local model: {message}")]
     Local { message: String, class: ErrorClass },
@@ -190,7 +194,7 @@ impl Classify for LlmError {
             LlmError::PartialStream { source, .. } => source.class(),
             LlmError::Decode { .. } => ErrorClass::Transient,
             LlmError::ContextTooLong { .. } => ErrorClass::ContextTooLong,
-            LlmError::NotConfigured(_) => ErrorClass::NotFound,
+            LlmError::NotConfigured(_) | LlmError::FeatureDisabled { .. } => ErrorClass::NotFound,
             LlmError::InvalidRequest(_) | LlmError::SchemaMismatch { .. } => {
                 ErrorClass::InvalidInput
             }

@@ -16,10 +16,12 @@ pub mod transport;
 pub mod types;
 
 pub use error::{LlmError, StreamBreak, TimeoutPhase};
-pub use model::{collect, Accumulator, ChatModel, ChatStream, ModelId, TokenCount};
+pub use model::{
+    collect, Accumulator, ChatModel, ChatStream, ModelId, ModelProfile, PromptKind, TokenCount,
+};
 pub use pricing::{Price, Pricing};
 pub use transport::Timeouts;
 pub use types::{
     CacheHints, ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, ImageSource,
-    JsonSchemaFormat, Message, Role, Tool, ToolCall, ToolChoice, Usage,
+    JsonSchemaFormat, Message, Role, Served, Tool, ToolCall, ToolChoice, Usage,
 };

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::error::LlmError;
 use crate::types::{
-    ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, ToolCall, Usage,
+    ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, Served, ToolCall, Usage,
 };
 
 pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatEvent, LlmError>> + Send>>;
@@ -44,9 +44,78 @@ pub struct TokenCount {
     pub exact: bool,
 }
 
+/// How to prompt a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    /// Full instructions: provider models.
+    Full,
+    /// A short prompt with a worked example: small local models. Such a model also counts its
+    /// own tokens in process, and its runtime's window is a hard limit
+    /// ([`crate::middleware::ContextGuard`] relies on both).
+    Compact,
+}
+
+/// What callers need to know to budget and prompt for a model, without asking its provider:
+/// replaces checks on the provider's name. [`ChatModel::profile`] gives it; every middleware
+/// forwards its inner (a fallback chain: its primary's) profile.
+#[derive(Debug, Clone)]
+pub struct ModelProfile {
+    pub id: ModelId,
+    /// Tokens one request may hold when known (the same as [`ChatModel::context_window`]
+    /// without the await where it is static; for the local model the runtime's cap until the
+    /// file is loaded, its real window after).
+    pub context_window: Option<u64>,
+    pub prompt: PromptKind,
+    /// Tokens retrieved sources may take in a RAG prompt by default: 700 for the local model
+    /// (its prefill runs on a CPU), 2000 otherwise.
+    pub source_budget: usize,
+}
+
+/// The default [`ModelProfile::source_budget`] of provider models.
+pub const FULL_SOURCE_BUDGET: usize = 2000;
+/// The default [`ModelProfile::source_budget`] of the local model.
+pub const COMPACT_SOURCE_BUDGET: usize = 700;
+
+impl ModelProfile {
+    /// The profile a model of this id has unless it says otherwise: the in-process `local:`
+    /// models compact prompts and a 700-token source budget, provider models full prompts and
+    /// 2000; the window is the static one of [`crate::tokens::context_window`]. The one place
+    /// that reads the provider's name; everything else asks the profile.
+    pub fn of(id: ModelId) -> Self {
+        let compact = id.provider == "local";
+        ModelProfile {
+            context_window: crate::tokens::context_window(&id),
+            id,
+            prompt: if compact {
+                PromptKind::Compact
+            } else {
+                PromptKind::Full
+            },
+            source_budget: if compact {
+                COMPACT_SOURCE_BUDGET
+            } else {
+                FULL_SOURCE_BUDGET
+            },
+        }
+    }
+
+    /// Approximate tokens of `text` as this model counts them, cheap and synchronous
+    /// ([`crate::tokens::budget_count`]: exact for OpenAI and the local model, the o200k count
+    /// plus 25 % for others).
+    pub fn count(&self, text: &str) -> usize {
+        crate::tokens::budget_count(&self.id, text)
+    }
+}
+
 #[async_trait]
 pub trait ChatModel: Send + Sync {
     fn id(&self) -> ModelId;
+
+    /// How to prompt and budget for this model; see [`ModelProfile`]. The default follows
+    /// from the id ([`ModelProfile::of`]).
+    fn profile(&self) -> ModelProfile {
+        ModelProfile::of(self.id())
+    }
 
     /// One whole response.
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError>;
@@ -76,6 +145,9 @@ impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
     fn id(&self) -> ModelId {
         (**self).id()
     }
+    fn profile(&self) -> ModelProfile {
+        (**self).profile()
+    }
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
         (**self).chat(req).await
     }
@@ -90,7 +162,8 @@ impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
     }
 }
 
-/// Folds stream events into a `ChatResponse`. A `Restart` clears everything.
+/// Folds stream events into a `ChatResponse`. A `Restart` clears everything; a `Served` event
+/// becomes `response().served`.
 #[derive(Debug, Default, Clone)]
 pub struct Accumulator {
     text: String,
@@ -99,6 +172,7 @@ pub struct Accumulator {
     finish: Option<FinishReason>,
     request_id: Option<String>,
     model: Option<String>,
+    served: Served,
 }
 
 impl Accumulator {
@@ -130,6 +204,7 @@ impl Accumulator {
             ChatEvent::Usage { usage } => self.usage = Some(*usage),
             ChatEvent::Finish { reason } => self.finish = Some(*reason),
             ChatEvent::Restart { .. } => *self = Accumulator::default(),
+            ChatEvent::Served { served } => self.served = served.clone(),
         }
     }
 
@@ -167,7 +242,13 @@ impl Accumulator {
             usage: self.usage.unwrap_or_default(),
             request_id: self.request_id.clone(),
             model: self.model.clone(),
+            served: self.served.clone(),
         }
+    }
+
+    /// What the last `Served` event said (the default before one came).
+    pub fn served(&self) -> &Served {
+        &self.served
     }
 }
 
@@ -189,7 +270,7 @@ pub async fn collect(mut stream: ChatStream) -> Result<ChatResponse, LlmError> {
 }
 
 /// Replays a complete response as the events a stream of it would have produced (cache hits,
-/// providers without streaming).
+/// providers without streaming), ending with a `Served` event when `resp.served` holds anything.
 pub fn events_of(resp: &ChatResponse) -> Vec<ChatEvent> {
     let mut evs = vec![ChatEvent::Start {
         request_id: resp.request_id.clone(),
@@ -220,6 +301,11 @@ pub fn events_of(resp: &ChatResponse) -> Vec<ChatEvent> {
     evs.push(ChatEvent::Finish {
         reason: resp.finish_reason,
     });
+    if resp.served != Served::default() {
+        evs.push(ChatEvent::Served {
+            served: resp.served.clone(),
+        });
+    }
     evs
 }
 
@@ -262,11 +348,66 @@ mod tests {
             },
             request_id: Some("r".into()),
             model: Some("m".into()),
+            served: Served::default(),
         };
         let mut acc = Accumulator::default();
         for e in events_of(&resp) {
             acc.push(&e);
         }
         assert_eq!(acc.response(), resp);
+        // With served facts, they replay too, as the last event.
+        let resp = ChatResponse {
+            served: Served {
+                model: "openai:gpt-4o-mini".into(),
+                cost_usd: Some(0.25),
+                from_cache: true,
+            },
+            ..resp
+        };
+        let evs = events_of(&resp);
+        assert!(matches!(evs.last(), Some(ChatEvent::Served { .. })));
+        let mut acc = Accumulator::default();
+        evs.iter().for_each(|e| acc.push(e));
+        assert_eq!(acc.response(), resp);
+    }
+
+    #[test]
+    fn profiles_follow_the_id_and_count_like_the_budget_counter() {
+        let p = ModelProfile::of(ModelId::new("openai", "gpt-4o-mini"));
+        assert_eq!(p.prompt, PromptKind::Full);
+        assert_eq!(p.source_budget, 2000);
+        assert_eq!(p.context_window, Some(128_000));
+        assert_eq!(p.count("hello world"), 2);
+        let p = ModelProfile::of(ModelId::new("anthropic", "claude-haiku-4-5"));
+        assert_eq!((p.prompt, p.source_budget), (PromptKind::Full, 2000));
+        // Other providers: the o200k count plus a quarter.
+        let text = "word ".repeat(40);
+        assert_eq!(
+            p.count(&text),
+            crate::tokens::count_text("x", &text) * 5 / 4
+        );
+        let p = ModelProfile::of(ModelId::new("local", "smollm2-135m-instruct"));
+        assert_eq!((p.prompt, p.source_budget), (PromptKind::Compact, 700));
+    }
+
+    #[test]
+    fn served_is_folded_and_a_restart_clears_it() {
+        let served = Served {
+            model: "anthropic:claude-haiku-4-5".into(),
+            cost_usd: Some(0.001),
+            from_cache: false,
+        };
+        let mut acc = Accumulator::default();
+        acc.push(&ChatEvent::TextDelta { text: "a".into() });
+        acc.push(&ChatEvent::Served {
+            served: served.clone(),
+        });
+        assert_eq!(acc.response().served, served);
+        acc.push(&ChatEvent::Restart {
+            attempt: 2,
+            reason: "x".into(),
+        });
+        assert_eq!(acc.response().served, Served::default());
+        assert_eq!(acc.served(), &Served::default());
     }
 }

@@ -46,6 +46,8 @@ pub fn parse_spec(spec: &str) -> Result<(String, String), LlmError> {
 /// The model to use: the flag, then config, then `CAIRN_LLM_MODEL`, then the first provider
 /// whose standard variable is set. When nothing is, the offline model answers
 /// ([`local::DEFAULT_SPEC`]); [`NOT_CONFIGURED_HINT`] tells users how to pick a stronger one.
+/// Built without the `local` feature there is no offline model: nothing configured is then
+/// `LlmError::NotConfigured`, naming what was checked.
 pub fn resolve_spec(
     flag: Option<&str>,
     config: Option<&str>,
@@ -71,8 +73,20 @@ pub fn resolve_spec(
             return Ok(spec.to_string());
         }
     }
-    Ok(local::DEFAULT_SPEC.to_string())
+    if cfg!(feature = "local") {
+        Ok(local::DEFAULT_SPEC.to_string())
+    } else {
+        Err(LlmError::NotConfigured(NOT_CONFIGURED_NO_LOCAL.to_string()))
+    }
 }
+
+/// What [`resolve_spec`] says when nothing is configured and there is no offline model.
+pub const NOT_CONFIGURED_NO_LOCAL: &str =
+    "no model configured (checked --model, [llm] model in cairn.toml, CAIRN_LLM_MODEL, \
+     OPENAI_API_KEY / OPENAI_BASE_URL, ANTHROPIC_API_KEY, GOOGLE_API_KEY / GEMINI_API_KEY, \
+     OLLAMA_HOST), and this build has no offline model (built without the `local` feature). \
+     Set one, e.g. `export OPENAI_API_KEY=sk-...`, or pass --model ollama:llama3.2 with Ollama \
+     running.";
 
 /// Shown when the offline default answered because nothing else is configured.
 pub const NOT_CONFIGURED_HINT: &str =
@@ -146,7 +160,7 @@ pub fn provider_model(
 ) -> Result<Arc<dyn ChatModel>, LlmError> {
     let (p, m) = parse_spec(spec)?;
     if p == "local" {
-        return Ok(Arc::new(local::Local::new(m)));
+        return local_model(spec, m);
     }
     let ep = endpoint(&p, base_override, env, transport)?;
     Ok(match p.as_str() {
@@ -154,6 +168,19 @@ pub fn provider_model(
         "anthropic" => Arc::new(anthropic::Anthropic::new(ep, m)),
         "gemini" => Arc::new(gemini::Gemini::new(ep, m)),
         _ => Arc::new(ollama::Ollama::new(ep, m)),
+    })
+}
+
+#[cfg(feature = "local")]
+fn local_model(_spec: &str, name: String) -> Result<Arc<dyn ChatModel>, LlmError> {
+    Ok(Arc::new(local::Local::new(name)))
+}
+
+#[cfg(not(feature = "local"))]
+fn local_model(spec: &str, _name: String) -> Result<Arc<dyn ChatModel>, LlmError> {
+    Err(LlmError::FeatureDisabled {
+        feature: "local",
+        what: format!("--model {spec:?}"),
     })
 }
 
@@ -232,10 +259,16 @@ mod tests {
     #[test]
     fn resolution_order_and_the_offline_default() {
         let none = env_of(&[]);
+        #[cfg(feature = "local")]
         assert_eq!(
             resolve_spec(None, None, &none).unwrap(),
             local::DEFAULT_SPEC
         );
+        #[cfg(not(feature = "local"))]
+        assert!(matches!(
+            resolve_spec(None, None, &none),
+            Err(LlmError::NotConfigured(m)) if m.contains("without the `local` feature")
+        ));
         let e = NOT_CONFIGURED_HINT;
         for v in [
             "OPENAI_API_KEY",
@@ -264,6 +297,44 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown provider"));
+    }
+
+    #[test]
+    fn local_models_need_the_local_feature() {
+        let t = Arc::new(Transport::new(Default::default()));
+        let none = env_of(&[]);
+        let r = provider_model("local:smollm2-135m-instruct", None, &none, t);
+        #[cfg(feature = "local")]
+        {
+            let m = r.unwrap();
+            assert_eq!(m.id().to_string(), "local:smollm2-135m-instruct");
+            assert_eq!(m.profile().prompt, crate::PromptKind::Compact);
+            assert_eq!(m.profile().source_budget, 700);
+        }
+        #[cfg(not(feature = "local"))]
+        match r {
+            Err(
+                e @ LlmError::FeatureDisabled {
+                    feature: "local", ..
+                },
+            ) => {
+                let msg = e.to_string();
+                assert!(msg.contains("built without the `local` feature"), "{msg}");
+                assert!(msg.contains("local:smollm2-135m-instruct"), "{msg}");
+            }
+            Err(e) => panic!("{e}"),
+            Ok(m) => panic!("built {}", m.id()),
+        }
+        // Selection through `build` says the same.
+        #[cfg(not(feature = "local"))]
+        assert!(matches!(
+            build(
+                &["local:x.gguf".to_string()],
+                &StackOptions::default(),
+                &none
+            ),
+            Err(LlmError::FeatureDisabled { .. })
+        ));
     }
 
     #[test]

@@ -10,7 +10,6 @@ use std::sync::OnceLock;
 
 use tiktoken_rs::CoreBPE;
 
-use crate::error::LlmError;
 use crate::model::{ModelId, TokenCount};
 use crate::types::{ChatRequest, ContentPart};
 
@@ -53,11 +52,12 @@ pub fn count_text(model: &str, text: &str) -> usize {
 /// Tokens of prompt text for budgeting: exact (tiktoken) for OpenAI models, and for other
 /// providers the o200k count plus 25 %, so a budget holds for their tokenizers too.
 pub fn budget_count(id: &ModelId, text: &str) -> usize {
+    #[cfg(feature = "local")]
     if id.provider == "local" {
         // The in-process model's own tokenizer: exact.
         if let Ok(n) = crate::providers::local::shared(&id.name).and_then(|m| {
             m.encode(text)
-                .map_err(|e| LlmError::InvalidRequest(e.to_string()))
+                .map_err(|e| crate::LlmError::InvalidRequest(e.to_string()))
         }) {
             return n.len();
         }
@@ -110,8 +110,10 @@ pub fn estimate_request(id: &ModelId, req: &ChatRequest) -> TokenCount {
 /// model (`local:…`) can hold at most the runtime's positions
 /// ([`cairn_models::gguf::RUNTIME_MAX_POSITIONS`], 4096); its exact window, which a smaller
 /// `llama.context_length` can lower, comes from [`crate::ChatModel::context_window`] once
-/// the file is loaded.
+/// the file is loaded. (Built without the `local` feature there are no local models; a
+/// `local:` id then gets the table's answer.)
 pub fn context_window(id: &ModelId) -> Option<u64> {
+    #[cfg(feature = "local")]
     if id.provider == "local" {
         return Some(cairn_models::gguf::RUNTIME_MAX_POSITIONS as u64);
     }
@@ -177,6 +179,7 @@ mod tests {
             context_window(&ModelId::new("ollama", "smollm2:135m")),
             Some(8_192)
         );
+        #[cfg(feature = "local")]
         assert_eq!(
             context_window(&ModelId::new("local", "smollm2-135m-instruct")),
             Some(4_096)

@@ -242,6 +242,29 @@ pub struct ChatResponse {
     /// The model that answered, as the provider reports it.
     #[serde(default)]
     pub model: Option<String>,
+    /// Which of our models served the call, what it cost and whether it came from the
+    /// response cache, as the middleware saw it (see [`Served`]).
+    #[serde(default)]
+    pub served: Served,
+}
+
+/// Facts about one call that only the client side knows: which configured model answered (after
+/// fallbacks), what the ledger booked for it, whether the response cache answered. Set on
+/// `ChatResponse::served` by `chat`, and carried by the last event of a stream
+/// ([`ChatEvent::Served`]) through the ledger, fallback and cache middleware.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Served {
+    /// `provider:name` of the model that actually answered (after fallbacks); empty only if no
+    /// layer set it.
+    #[serde(default)]
+    pub model: String,
+    /// What this call cost per the ledger's pricing; `None` when the model has no price (or no
+    /// ledger layer saw the call).
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    /// The response came from the on-disk response cache (cost 0, nothing booked).
+    #[serde(default)]
+    pub from_cache: bool,
 }
 
 impl ChatResponse {
@@ -263,7 +286,8 @@ impl ChatResponse {
 }
 
 /// One streamed event. A well-formed stream ends with exactly one `Finish`; middleware that
-/// restarts a broken stream emits `Restart` first, and consumers drop what they had.
+/// restarts a broken stream emits `Restart` first, and consumers drop what they had. Through the
+/// ledger, fallback or cache middleware, one `Served` follows the `Finish` as the very last event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChatEvent {
@@ -300,5 +324,11 @@ pub enum ChatEvent {
     Restart {
         attempt: u32,
         reason: String,
+    },
+    /// The last event of a stream that went through the ledger, fallback or cache middleware:
+    /// which model answered, what the call cost, whether it was a cache hit. Comes after
+    /// `Finish`; at most one per stream (after the last `Restart`).
+    Served {
+        served: Served,
     },
 }

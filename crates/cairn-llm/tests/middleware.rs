@@ -63,6 +63,7 @@ fn reply(text: &str) -> ChatResponse {
         },
         request_id: None,
         model: None,
+        served: Default::default(),
     }
 }
 

@@ -180,6 +180,7 @@ fn expected(r: &Reply) -> ChatResponse {
         },
         request_id: Some(r.id.clone()),
         model: Some(r.model.clone()),
+        served: Default::default(),
     }
 }
 

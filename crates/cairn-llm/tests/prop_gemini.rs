@@ -217,6 +217,7 @@ fn expected(r: &Reply) -> ChatResponse {
             .unwrap_or_default(),
         request_id: Some(r.rid.clone()),
         model: Some(r.model.clone()),
+        served: Default::default(),
     }
 }
 

@@ -137,6 +137,7 @@ fn expected(r: &Reply) -> ChatResponse {
         },
         request_id: None,
         model: Some(r.model.clone()),
+        served: Default::default(),
     }
 }
 

@@ -162,6 +162,7 @@ fn expected(r: &Reply) -> ChatResponse {
             .unwrap_or_default(),
         request_id: Some(r.id.clone()),
         model: Some(r.model.clone()),
+        served: Default::default(),
     }
 }
 

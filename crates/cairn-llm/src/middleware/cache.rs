@@ -1,6 +1,10 @@
 //! An opt-in response cache on disk, keyed by the model and the normalised request (object
 //! keys sorted, so field order does not matter). A cached stream replays as events. Only
 //! complete responses are stored; the request holds no credentials, so neither does the cache.
+//!
+//! A hit says so: `served.from_cache` and a cost of 0 (nothing is booked), with the model that
+//! gave the stored answer; a replayed stream ends with that `ChatEvent::Served`. A miss passes
+//! the layers below's `Served` on (naming the inner model when none came) and stores it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,8 +15,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::LlmError;
-use crate::model::{events_of, Accumulator, ChatModel, ChatStream, ModelId, TokenCount};
-use crate::types::{ChatEvent, ChatRequest, ChatResponse};
+use crate::model::{
+    events_of, Accumulator, ChatModel, ChatStream, ModelId, ModelProfile, TokenCount,
+};
+use crate::types::{ChatEvent, ChatRequest, ChatResponse, Served};
 
 pub struct Cache {
     inner: Arc<dyn ChatModel>,
@@ -48,9 +54,13 @@ pub fn cache_key(model: &ModelId, req: &ChatRequest) -> String {
     hex::encode(h.finalize())
 }
 
+/// A stored response, marked as a hit: from the cache, free.
 fn read(path: &Path) -> Option<ChatResponse> {
     let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let mut r: ChatResponse = serde_json::from_slice(&bytes).ok()?;
+    r.served.from_cache = true;
+    r.served.cost_usd = Some(0.0);
+    Some(r)
 }
 
 fn write(dir: &Path, path: &Path, resp: &ChatResponse) {
@@ -87,13 +97,19 @@ impl ChatModel for Cache {
     fn id(&self) -> ModelId {
         self.inner.id()
     }
+    fn profile(&self) -> ModelProfile {
+        self.inner.profile()
+    }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let path = self.path(req);
         if let Some(r) = read(&path) {
             return Ok(r);
         }
-        let r = self.inner.chat(req).await?;
+        let mut r = self.inner.chat(req).await?;
+        if r.served.model.is_empty() {
+            r.served.model = self.inner.id().to_string();
+        }
         write(&self.dir, &path, &r);
         Ok(r)
     }
@@ -101,21 +117,45 @@ impl ChatModel for Cache {
     async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {
         let path = self.path(req);
         if let Some(r) = read(&path) {
+            // Ends with the hit's `Served` (from the cache, free).
             let evs: Vec<Result<ChatEvent, LlmError>> = events_of(&r).into_iter().map(Ok).collect();
             return Ok(Box::pin(futures::stream::iter(evs)));
         }
         let mut s = self.inner.stream(req).await?;
         let dir = self.dir.clone();
+        let id = self.inner.id();
         Ok(Box::pin(async_stream::stream! {
             let mut acc = Accumulator::default();
+            let mut held: Option<Served> = None;
+            let mut failed = false;
             while let Some(ev) = s.next().await {
-                if let Ok(e) = &ev {
-                    acc.push(e);
-                    if matches!(e, ChatEvent::Finish { .. }) {
-                        write(&dir, &path, &acc.response());
+                match &ev {
+                    Ok(ChatEvent::Served { served }) => {
+                        held = Some(served.clone());
+                        continue;
                     }
+                    Ok(e) => {
+                        acc.push(e);
+                        match e {
+                            // Stored at once, so a consumer that stops reading here still
+                            // fills the cache; stored again below with the served facts.
+                            ChatEvent::Finish { .. } => write(&dir, &path, &acc.response()),
+                            ChatEvent::Restart { .. } => held = None,
+                            _ => {}
+                        }
+                    }
+                    Err(_) => failed = true,
                 }
                 yield ev;
+            }
+            if acc.is_finished() && !failed {
+                let mut served = held.unwrap_or_default();
+                if served.model.is_empty() {
+                    served.model = id.to_string();
+                }
+                acc.push(&ChatEvent::Served { served: served.clone() });
+                write(&dir, &path, &acc.response());
+                yield Ok(ChatEvent::Served { served });
             }
         }))
     }

@@ -1,6 +1,9 @@
 //! A chain of models: when one fails (permanently, or after its own retries), the next one
 //! gets the same request. A stream that already yielded output before its model gave up is
 //! restarted on the next model with a `Restart` event, never stitched together.
+//!
+//! The answer says which model gave it: `ChatResponse::served.model`, and one final
+//! `ChatEvent::Served` after a stream's `Finish` (the answering model's own, or one naming it).
 
 use std::sync::Arc;
 
@@ -8,8 +11,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use crate::error::LlmError;
-use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
-use crate::types::{ChatEvent, ChatRequest, ChatResponse};
+use crate::model::{ChatModel, ChatStream, ModelId, ModelProfile, TokenCount};
+use crate::types::{ChatEvent, ChatRequest, ChatResponse, Served};
 
 pub struct Fallback {
     models: Vec<Arc<dyn ChatModel>>,
@@ -47,12 +50,21 @@ impl ChatModel for Fallback {
     fn id(&self) -> ModelId {
         self.models[0].id()
     }
+    /// The primary's profile, as for `id`.
+    fn profile(&self) -> ModelProfile {
+        self.models[0].profile()
+    }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let mut errors = Vec::new();
         for m in &self.models {
             match m.chat(req).await {
-                Ok(r) => return Ok(r),
+                Ok(mut r) => {
+                    if r.served.model.is_empty() {
+                        r.served.model = m.id().to_string();
+                    }
+                    return Ok(r);
+                }
                 Err(e) => {
                     tracing::warn!(model = %m.id(), error = %e, "falling back to the next model");
                     errors.push((m.id().to_string(), e));
@@ -88,13 +100,34 @@ impl ChatModel for Fallback {
             loop {
                 let mut yielded = false;
                 let mut failed = None;
+                // The answering model's own `Served`, held back until its stream ends.
+                let mut held: Option<Served> = None;
+                let mut finished = false;
                 while let Some(ev) = s.next().await {
                     match ev {
-                        Ok(ev) => { yielded = true; yield Ok(ev); }
+                        Ok(ChatEvent::Served { served }) => held = Some(served),
+                        Ok(ev) => {
+                            match &ev {
+                                ChatEvent::Finish { .. } => finished = true,
+                                ChatEvent::Restart { .. } => { held = None; finished = false; }
+                                _ => {}
+                            }
+                            yielded = true;
+                            yield Ok(ev);
+                        }
                         Err(e) => { failed = Some(e); break; }
                     }
                 }
-                let Some(err) = failed else { return };
+                let Some(err) = failed else {
+                    if finished || held.is_some() {
+                        let mut served = held.unwrap_or_default();
+                        if served.model.is_empty() {
+                            served.model = models[i].id().to_string();
+                        }
+                        yield Ok(ChatEvent::Served { served });
+                    }
+                    return;
+                };
                 errors.push((models[i].id().to_string(), err));
                 drop(std::mem::replace(&mut s, Box::pin(futures::stream::empty())));
                 // Find the next model that opens.

@@ -2,8 +2,9 @@
 //! token count plus the requested output budget against the window.
 //!
 //! Provider models are counted with the local estimate ([`crate::tokens::estimate_request`]),
-//! never a count endpoint (that would be a round trip per request). The local model is counted
-//! exactly with its own tokenizer, and its window is capped by what the runtime really holds
+//! never a count endpoint (that would be a round trip per request). A model whose profile is
+//! [`PromptKind::Compact`] (the in-process local model) is counted exactly with its own
+//! tokenizer, and its window is capped by what the runtime really holds
 //! ([`ChatModel::context_window`]): a configured window cannot raise a hard limit.
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::LlmError;
-use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
+use crate::model::{ChatModel, ChatStream, ModelId, ModelProfile, PromptKind, TokenCount};
 use crate::types::{ChatRequest, ChatResponse};
 
 pub struct ContextGuard {
@@ -19,8 +20,10 @@ pub struct ContextGuard {
     window: u64,
 }
 
-fn is_local(id: &ModelId) -> bool {
-    id.provider == "local"
+/// A compact-profile model runs in process: it counts its own tokens without a round trip, and
+/// its runtime's window is a hard limit.
+fn in_process(profile: &ModelProfile) -> bool {
+    profile.prompt == PromptKind::Compact
 }
 
 /// A request's input tokens as the guard counts them: exactly for the local model (its own
@@ -30,11 +33,11 @@ pub async fn preflight_count(
     model: &dyn ChatModel,
     req: &ChatRequest,
 ) -> Result<TokenCount, LlmError> {
-    let id = model.id();
-    if is_local(&id) {
+    let profile = model.profile();
+    if in_process(&profile) {
         model.count_tokens(req).await
     } else {
-        Ok(crate::tokens::estimate_request(&id, req))
+        Ok(crate::tokens::estimate_request(&profile.id, req))
     }
 }
 
@@ -46,7 +49,7 @@ impl ContextGuard {
 
     /// The window this guard enforces.
     async fn window(&self) -> Result<u64, LlmError> {
-        if is_local(&self.inner.id()) {
+        if in_process(&self.inner.profile()) {
             if let Some(hard) = self.inner.context_window().await? {
                 return Ok(self.window.min(hard));
             }
@@ -76,6 +79,16 @@ impl ContextGuard {
 impl ChatModel for ContextGuard {
     fn id(&self) -> ModelId {
         self.inner.id()
+    }
+    /// The inner profile, with the window this guard enforces (capped by the inner's static
+    /// window for an in-process model, as [`ChatModel::context_window`] caps it by the real one).
+    fn profile(&self) -> ModelProfile {
+        let mut p = self.inner.profile();
+        p.context_window = Some(match p.context_window {
+            Some(hard) if in_process(&p) => self.window.min(hard),
+            _ => self.window,
+        });
+        p
     }
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
         self.check(req).await?;

@@ -1,6 +1,11 @@
 //! The cost ledger: every completed call's tokens and price, in SQLite, so `cairn cost` can
 //! report by model or by day. The cost is computed when the call is recorded, from the pricing
 //! table in force then; unpriced models record their tokens with a NULL cost.
+//!
+//! [`Ledgered`] also tells the caller what it booked: `ChatResponse::served.cost_usd` after
+//! `chat`, and one final [`ChatEvent::Served`] after a stream's `Finish`. It books under its
+//! inner model's id, so it belongs below any fallback chain (one per model, as
+//! [`crate::select::build`] stacks it) and below the response cache.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -11,9 +16,9 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use crate::error::LlmError;
-use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
+use crate::model::{ChatModel, ChatStream, ModelId, ModelProfile, TokenCount};
 use crate::pricing::Pricing;
-use crate::types::{ChatEvent, ChatRequest, ChatResponse, Usage};
+use crate::types::{ChatEvent, ChatRequest, ChatResponse, Served, Usage};
 
 pub struct Ledger {
     conn: Mutex<Connection>,
@@ -194,10 +199,27 @@ impl Ledgered {
     }
 }
 
-fn log_failure(r: Result<Option<f64>, LlmError>) {
-    if let Err(e) = r {
-        tracing::warn!(error = %e, "could not record the call in the cost ledger");
+/// Records one call and returns its cost: what was booked, or, when the ledger could not be
+/// written (logged), what the pricing says the call cost all the same.
+fn book(ledger: &Ledger, id: &ModelId, usage: &Usage, request_id: Option<&str>) -> Option<f64> {
+    match ledger.record(id, usage, request_id) {
+        Ok(cost) => cost,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record the call in the cost ledger");
+            ledger.pricing.cost(id, usage)
+        }
     }
+}
+
+/// The served facts of a call this layer booked: the inner layers' (`held`) with the booked
+/// cost, naming this layer's model when nothing below named one.
+fn served_with_cost(held: Option<Served>, id: &ModelId, cost: Option<f64>) -> Served {
+    let mut s = held.unwrap_or_default();
+    if s.model.is_empty() {
+        s.model = id.to_string();
+    }
+    s.cost_usd = cost;
+    s
 }
 
 #[async_trait]
@@ -205,16 +227,21 @@ impl ChatModel for Ledgered {
     fn id(&self) -> ModelId {
         self.inner.id()
     }
+    fn profile(&self) -> ModelProfile {
+        self.inner.profile()
+    }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let r = self.inner.chat(req).await?;
-        log_failure(
-            self.ledger
-                .record(&self.inner.id(), &r.usage, r.request_id.as_deref()),
-        );
+        let mut r = self.inner.chat(req).await?;
+        let id = self.inner.id();
+        let cost = book(&self.ledger, &id, &r.usage, r.request_id.as_deref());
+        r.served = served_with_cost(Some(std::mem::take(&mut r.served)), &id, cost);
         Ok(r)
     }
 
+    /// Books the call at its `Finish` (so a consumer that stops reading there is still
+    /// charged), holds back any `Served` from below, and ends the stream with one `Served`
+    /// carrying the booked cost.
     async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {
         let mut s = self.inner.stream(req).await?;
         let ledger = self.ledger.clone();
@@ -222,15 +249,30 @@ impl ChatModel for Ledgered {
         Ok(Box::pin(async_stream::stream! {
             let mut usage = Usage::default();
             let mut rid = None;
+            let mut held = None;
+            // The booked cost, once `Finish` came.
+            let mut booked: Option<Option<f64>> = None;
             while let Some(ev) = s.next().await {
                 match &ev {
+                    Ok(ChatEvent::Served { served }) => {
+                        held = Some(served.clone());
+                        continue;
+                    }
                     Ok(ChatEvent::Start { request_id, .. }) => rid = request_id.clone(),
                     Ok(ChatEvent::Usage { usage: u }) => usage = *u,
-                    Ok(ChatEvent::Restart { .. }) => usage = Usage::default(),
-                    Ok(ChatEvent::Finish { .. }) => log_failure(ledger.record(&id, &usage, rid.as_deref())),
+                    Ok(ChatEvent::Restart { .. }) => {
+                        usage = Usage::default();
+                        held = None;
+                        booked = None;
+                    }
+                    Ok(ChatEvent::Finish { .. }) => booked = Some(book(&ledger, &id, &usage, rid.as_deref())),
+                    Err(_) => booked = None,
                     _ => {}
                 }
                 yield ev;
+            }
+            if let Some(cost) = booked {
+                yield Ok(ChatEvent::Served { served: served_with_cost(held, &id, cost) });
             }
         }))
     }

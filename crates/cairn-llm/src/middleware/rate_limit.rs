@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::clock::{Clock, SystemClock};
 use crate::error::LlmError;
-use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
+use crate::model::{ChatModel, ChatStream, ModelId, ModelProfile, TokenCount};
 use crate::types::{ChatRequest, ChatResponse};
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -118,6 +118,9 @@ impl RateLimit {
 impl ChatModel for RateLimit {
     fn id(&self) -> ModelId {
         self.inner.id()
+    }
+    fn profile(&self) -> ModelProfile {
+        self.inner.profile()
     }
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
         self.limiter.acquire(self.cost(req)).await;

@@ -12,7 +12,7 @@ use futures::StreamExt;
 
 use super::clock::{Clock, Jitterer, SystemClock};
 use crate::error::LlmError;
-use crate::model::{Accumulator, ChatModel, ChatStream, ModelId, TokenCount};
+use crate::model::{Accumulator, ChatModel, ChatStream, ModelId, ModelProfile, TokenCount};
 use crate::types::{ChatEvent, ChatRequest, ChatResponse};
 
 /// How a backoff delay is randomised.
@@ -170,6 +170,9 @@ async fn open(
 impl ChatModel for Retry {
     fn id(&self) -> ModelId {
         self.inner.id()
+    }
+    fn profile(&self) -> ModelProfile {
+        self.inner.profile()
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{merge_extra, sse_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
+use super::{merge_extra, served_by, sse_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
 use crate::error::{LlmError, StreamBreak};
 use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
 use crate::transport::{parse_event, truncated, ErrorBody, Headers};
@@ -248,6 +248,7 @@ pub fn parse_response(
         usage: v.get("usage").map(usage).unwrap_or_default(),
         request_id: request_id.or_else(|| str_at(v, &["id"]).map(str::to_string)),
         model: str_at(v, &["model"]).map(str::to_string),
+        served: Default::default(),
     })
 }
 
@@ -469,10 +470,13 @@ impl ChatModel for Anthropic {
                 parse_error,
             )
             .await?;
-        parse_response(
-            &v,
-            rid,
-            req.response_format.as_ref().map(|f| f.name.as_str()),
+        served_by(
+            self.id(),
+            parse_response(
+                &v,
+                rid,
+                req.response_format.as_ref().map(|f| f.name.as_str()),
+            ),
         )
     }
 

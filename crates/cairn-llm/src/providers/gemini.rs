@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{merge_extra, sse_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
+use super::{merge_extra, served_by, sse_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
 use crate::error::{LlmError, StreamBreak};
 use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
 use crate::transport::{parse_event, truncated, ErrorBody, Headers};
@@ -240,6 +240,7 @@ pub fn parse_response(v: &Value, request_id: Option<String>) -> Result<ChatRespo
         usage: v.get("usageMetadata").map(usage).unwrap_or_default(),
         request_id: request_id.or_else(|| str_at(v, &["responseId"]).map(str::to_string)),
         model: str_at(v, &["modelVersion"]).map(str::to_string),
+        served: Default::default(),
     })
 }
 
@@ -372,7 +373,7 @@ impl ChatModel for Gemini {
                 parse_error,
             )
             .await?;
-        parse_response(&v, rid)
+        served_by(self.id(), parse_response(&v, rid))
     }
 
     async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {

@@ -4,20 +4,14 @@
 //!
 //! Model names: `smollm2-135m-instruct` (the default, fetched through the model resolver) or a
 //! path to any llama-architecture GGUF file with a ChatML template.
+//!
+//! The provider itself ([`Local`], [`shared`]) needs the `local` cargo feature (on by default),
+//! which brings in `cairn-models` and candle; the names and the ChatML rendering do not.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+#[cfg(feature = "local")]
+pub use runtime::*;
 
-use async_trait::async_trait;
-use cairn_core::error::{Classify, ErrorClass};
-use cairn_models::{GenerateParams, GgufChat, GgufError, Requantize, Resolver, Stop};
-use tokio::sync::mpsc;
-
-use crate::error::LlmError;
-use crate::model::{ChatModel, ChatStream, ModelId, TokenCount};
-use crate::types::{
-    ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, Role, ToolChoice, Usage,
-};
+use crate::types::{ChatRequest, Role};
 
 /// The name of the bundled default.
 pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
@@ -27,93 +21,8 @@ pub const DEFAULT_SPEC: &str = "local:smollm2-135m-instruct";
 const DEFAULT_SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
 /// Output cap when the request sets none: small models ramble.
 pub const DEFAULT_MAX_TOKENS: u32 = 512;
-
-pub struct Local {
-    name: String,
-}
-
-impl Local {
-    pub fn new(name: impl Into<String>) -> Self {
-        Local { name: name.into() }
-    }
-
-    /// Loads the model on first use, off the async runtime.
-    pub async fn loaded(&self) -> Result<Arc<GgufChat>, LlmError> {
-        let name = self.name.clone();
-        tokio::task::spawn_blocking(move || shared(&name))
-            .await
-            .map_err(|e| LlmError::Local {
-                message: format!("the loader crashed: {e}"),
-                class: ErrorClass::Internal,
-            })?
-    }
-}
-
-/// The loaded model of this name, shared by the process: the provider, the context-budget
-/// counter (which needs the model's own tokenizer) and rerankers use one copy.
-pub fn shared(name: &str) -> Result<Arc<GgufChat>, LlmError> {
-    static LOADED: Mutex<Vec<(String, Arc<GgufChat>)>> = Mutex::new(Vec::new());
-    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, m)) = loaded.iter().find(|(n, _)| n == name) {
-        return Ok(m.clone());
-    }
-    let m = load(name)?;
-    loaded.push((name.to_string(), m.clone()));
-    Ok(m)
-}
-
-fn load(name: &str) -> Result<Arc<GgufChat>, LlmError> {
-    let path = if name == DEFAULT_MODEL || name == "smollm2" {
-        // The generator's own resolver: `CAIRN_MODEL_DIR` names the embedder's folder.
-        let resolver = Resolver::from_env_with_dir_var(None);
-        let got = resolver
-            .resolve(&cairn_models::SMOLLM2_135M_INSTRUCT)
-            .map_err(|e| LlmError::Local {
-                message: e.to_string(),
-                class: e.class(),
-            })?;
-        if got.source != cairn_models::Source::Cache {
-            eprintln!(
-                "fetched {} from the {} into {}",
-                cairn_models::SMOLLM2_135M_INSTRUCT.name,
-                got.source,
-                got.dir.display()
-            );
-        }
-        got.file(cairn_models::SMOLLM2_FILE)
-    } else if name.ends_with(".gguf") {
-        PathBuf::from(name)
-    } else {
-        return Err(LlmError::InvalidRequest(format!(
-            "--model local:{name}: unknown local model; use local:{DEFAULT_MODEL} or \
-             local:/path/to/model.gguf"
-        )));
-    };
-    GgufChat::load(&path, Requantize::from_env())
-        .map(Arc::new)
-        .map_err(local_error)
-}
-
-fn local_error(e: GgufError) -> LlmError {
-    LlmError::Local {
-        message: e.to_string(),
-        class: e.class(),
-    }
-}
-
-/// The runtime's errors, with a context overflow as the one typed error every model gives.
-fn generation_error(model: &str, e: GgufError) -> LlmError {
-    match e {
-        GgufError::ContextTooLong { prompt, window } => LlmError::ContextTooLong {
-            model: format!("local:{model}"),
-            tokens: prompt as u64,
-            limit: window as u64,
-            output: 0,
-            estimated: false,
-        },
-        e => local_error(e),
-    }
-}
+/// What a local model's profile budgets for retrieved sources: its prefill runs on a CPU.
+pub const SOURCE_BUDGET: usize = crate::model::COMPACT_SOURCE_BUDGET;
 
 /// Renders a conversation in ChatML, ending with the opened assistant turn.
 pub fn render_chatml(req: &ChatRequest) -> String {
@@ -161,144 +70,280 @@ pub fn render_chatml(req: &ChatRequest) -> String {
     out
 }
 
-impl Local {
-    fn check(&self, req: &ChatRequest) -> Result<(), LlmError> {
-        if !req.tools.is_empty() && req.tool_choice != ToolChoice::None {
+/// The provider, over `cairn-models`' GGUF runtime.
+#[cfg(feature = "local")]
+mod runtime {
+    use std::path::PathBuf;
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use cairn_core::error::{Classify, ErrorClass};
+    use cairn_models::{GenerateParams, GgufChat, GgufError, Requantize, Resolver, Stop};
+    use tokio::sync::mpsc;
+
+    use super::{render_chatml, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, SOURCE_BUDGET};
+    use crate::error::LlmError;
+    use crate::model::{ChatModel, ChatStream, ModelId, ModelProfile, PromptKind, TokenCount};
+    use crate::types::{
+        ChatEvent, ChatRequest, ChatResponse, ContentPart, FinishReason, Served, ToolChoice, Usage,
+    };
+
+    pub struct Local {
+        name: String,
+    }
+
+    impl Local {
+        pub fn new(name: impl Into<String>) -> Self {
+            Local { name: name.into() }
+        }
+
+        /// Loads the model on first use, off the async runtime.
+        pub async fn loaded(&self) -> Result<Arc<GgufChat>, LlmError> {
+            let name = self.name.clone();
+            tokio::task::spawn_blocking(move || shared(&name))
+                .await
+                .map_err(|e| LlmError::Local {
+                    message: format!("the loader crashed: {e}"),
+                    class: ErrorClass::Internal,
+                })?
+        }
+    }
+
+    static LOADED: Mutex<Vec<(String, Arc<GgufChat>)>> = Mutex::new(Vec::new());
+
+    /// The model of this name if it is loaded already (never loads it).
+    fn loaded_now(name: &str) -> Option<Arc<GgufChat>> {
+        let loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+        loaded
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, m)| m.clone())
+    }
+
+    /// The loaded model of this name, shared by the process: the provider, the context-budget
+    /// counter (which needs the model's own tokenizer) and rerankers use one copy.
+    pub fn shared(name: &str) -> Result<Arc<GgufChat>, LlmError> {
+        let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, m)) = loaded.iter().find(|(n, _)| n == name) {
+            return Ok(m.clone());
+        }
+        let m = load(name)?;
+        loaded.push((name.to_string(), m.clone()));
+        Ok(m)
+    }
+
+    fn load(name: &str) -> Result<Arc<GgufChat>, LlmError> {
+        let path = if name == DEFAULT_MODEL || name == "smollm2" {
+            // The generator's own resolver: `CAIRN_MODEL_DIR` names the embedder's folder.
+            let resolver = Resolver::from_env_with_dir_var(None);
+            let got = resolver
+                .resolve(&cairn_models::SMOLLM2_135M_INSTRUCT)
+                .map_err(|e| LlmError::Local {
+                    message: e.to_string(),
+                    class: e.class(),
+                })?;
+            if got.source != cairn_models::Source::Cache {
+                eprintln!(
+                    "fetched {} from the {} into {}",
+                    cairn_models::SMOLLM2_135M_INSTRUCT.name,
+                    got.source,
+                    got.dir.display()
+                );
+            }
+            got.file(cairn_models::SMOLLM2_FILE)
+        } else if name.ends_with(".gguf") {
+            PathBuf::from(name)
+        } else {
             return Err(LlmError::InvalidRequest(format!(
-                "local:{} does not call tools; use a provider model (--model openai:..., \
-                 anthropic:..., gemini:..., ollama:...) for tool calling",
-                self.name
+                "--model local:{name}: unknown local model; use local:{DEFAULT_MODEL} or \
+             local:/path/to/model.gguf"
             )));
-        }
-        Ok(())
-    }
-
-    /// The rendered prompt's tokens, refused up front when they leave no room for output
-    /// (generation then caps the output to what fits).
-    fn prompt_ids(&self, model: &GgufChat, req: &ChatRequest) -> Result<Vec<u32>, LlmError> {
-        let ids = model.encode(&render_chatml(req)).map_err(local_error)?;
-        model
-            .check_fits(ids.len())
-            .map_err(|e| generation_error(&self.name, e))?;
-        Ok(ids)
-    }
-
-    fn params(req: &ChatRequest) -> GenerateParams {
-        GenerateParams {
-            max_tokens: req.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize,
-            temperature: req.temperature.map(f64::from),
-            stop: req.stop.clone(),
-            ..GenerateParams::default()
-        }
-    }
-}
-
-fn finish_reason(stop: Stop) -> FinishReason {
-    match stop {
-        Stop::EndOfTurn | Stop::StopString | Stop::Cancelled => FinishReason::Stop,
-        Stop::Length => FinishReason::Length,
-    }
-}
-
-#[async_trait]
-impl ChatModel for Local {
-    fn id(&self) -> ModelId {
-        ModelId::new("local", self.name.clone())
-    }
-
-    async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.check(req)?;
-        let model = self.loaded().await?;
-        let ids = self.prompt_ids(&model, req)?;
-        let params = Self::params(req);
-        let (text, stats) = tokio::task::spawn_blocking(move || {
-            let mut text = String::new();
-            let stats = model.generate_ids(&ids, &params, &mut |piece| {
-                text.push_str(piece);
-                true
-            });
-            stats.map(|s| (text, s))
-        })
-        .await
-        .map_err(|e| LlmError::Local {
-            message: format!("generation crashed: {e}"),
-            class: ErrorClass::Internal,
-        })?
-        .map_err(|e| generation_error(&self.name, e))?;
-        Ok(ChatResponse {
-            content: vec![ContentPart::Text { text }],
-            tool_calls: Vec::new(),
-            finish_reason: finish_reason(stats.stop),
-            usage: Usage {
-                input_tokens: stats.prompt_tokens as u64,
-                output_tokens: stats.output_tokens as u64,
-                ..Usage::default()
-            },
-            request_id: None,
-            model: Some(self.name.clone()),
-        })
-    }
-
-    async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {
-        self.check(req)?;
-        let model = self.loaded().await?;
-        let ids = self.prompt_ids(&model, req)?;
-        let params = Self::params(req);
-        let name = self.name.clone();
-        let (tx, mut rx) = mpsc::channel::<Result<ChatEvent, LlmError>>(64);
-        tokio::task::spawn_blocking(move || {
-            let _ = tx.blocking_send(Ok(ChatEvent::Start {
-                request_id: None,
-                model: Some(name.clone()),
-            }));
-            let result = model.generate_ids(&ids, &params, &mut |piece| {
-                tx.blocking_send(Ok(ChatEvent::TextDelta {
-                    text: piece.to_string(),
-                }))
-                .is_ok()
-            });
-            let tail = match result {
-                Ok(stats) => vec![
-                    Ok(ChatEvent::Usage {
-                        usage: Usage {
-                            input_tokens: stats.prompt_tokens as u64,
-                            output_tokens: stats.output_tokens as u64,
-                            ..Usage::default()
-                        },
-                    }),
-                    Ok(ChatEvent::Finish {
-                        reason: finish_reason(stats.stop),
-                    }),
-                ],
-                Err(e) => vec![Err(generation_error(&name, e))],
-            };
-            for ev in tail {
-                if tx.blocking_send(ev).is_err() {
-                    break;
-                }
-            }
-        });
-        let events = async_stream::stream! {
-            while let Some(ev) = rx.recv().await {
-                yield ev;
-            }
         };
-        Ok(Box::pin(events))
+        GgufChat::load(&path, Requantize::from_env())
+            .map(Arc::new)
+            .map_err(local_error)
     }
 
-    async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
-        let model = self.loaded().await?;
-        let ids = model.encode(&render_chatml(req)).map_err(local_error)?;
-        Ok(TokenCount {
-            tokens: ids.len() as u64,
-            exact: true,
-        })
+    fn local_error(e: GgufError) -> LlmError {
+        LlmError::Local {
+            message: e.to_string(),
+            class: e.class(),
+        }
     }
 
-    /// The loaded model's real window: `llama.context_length` capped by what candle holds.
-    async fn context_window(&self) -> Result<Option<u64>, LlmError> {
-        let model = self.loaded().await?;
-        Ok(Some(model.context_window() as u64))
+    /// The runtime's errors, with a context overflow as the one typed error every model gives.
+    fn generation_error(model: &str, e: GgufError) -> LlmError {
+        match e {
+            GgufError::ContextTooLong { prompt, window } => LlmError::ContextTooLong {
+                model: format!("local:{model}"),
+                tokens: prompt as u64,
+                limit: window as u64,
+                output: 0,
+                estimated: false,
+            },
+            e => local_error(e),
+        }
+    }
+
+    impl Local {
+        fn check(&self, req: &ChatRequest) -> Result<(), LlmError> {
+            if !req.tools.is_empty() && req.tool_choice != ToolChoice::None {
+                return Err(LlmError::InvalidRequest(format!(
+                    "local:{} does not call tools; use a provider model (--model openai:..., \
+                 anthropic:..., gemini:..., ollama:...) for tool calling",
+                    self.name
+                )));
+            }
+            Ok(())
+        }
+
+        /// The rendered prompt's tokens, refused up front when they leave no room for output
+        /// (generation then caps the output to what fits).
+        fn prompt_ids(&self, model: &GgufChat, req: &ChatRequest) -> Result<Vec<u32>, LlmError> {
+            let ids = model.encode(&render_chatml(req)).map_err(local_error)?;
+            model
+                .check_fits(ids.len())
+                .map_err(|e| generation_error(&self.name, e))?;
+            Ok(ids)
+        }
+
+        fn params(req: &ChatRequest) -> GenerateParams {
+            GenerateParams {
+                max_tokens: req.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize,
+                temperature: req.temperature.map(f64::from),
+                stop: req.stop.clone(),
+                ..GenerateParams::default()
+            }
+        }
+    }
+
+    fn finish_reason(stop: Stop) -> FinishReason {
+        match stop {
+            Stop::EndOfTurn | Stop::StopString | Stop::Cancelled => FinishReason::Stop,
+            Stop::Length => FinishReason::Length,
+        }
+    }
+
+    #[async_trait]
+    impl ChatModel for Local {
+        fn id(&self) -> ModelId {
+            ModelId::new("local", self.name.clone())
+        }
+
+        /// Compact prompts and a 700-token source budget; the window is the loaded model's real
+        /// one, or the runtime's cap before the file is loaded.
+        fn profile(&self) -> ModelProfile {
+            let id = self.id();
+            let context_window = match loaded_now(&self.name) {
+                Some(m) => Some(m.context_window() as u64),
+                None => crate::tokens::context_window(&id),
+            };
+            ModelProfile {
+                id,
+                context_window,
+                prompt: PromptKind::Compact,
+                source_budget: SOURCE_BUDGET,
+            }
+        }
+
+        async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
+            self.check(req)?;
+            let model = self.loaded().await?;
+            let ids = self.prompt_ids(&model, req)?;
+            let params = Self::params(req);
+            let (text, stats) = tokio::task::spawn_blocking(move || {
+                let mut text = String::new();
+                let stats = model.generate_ids(&ids, &params, &mut |piece| {
+                    text.push_str(piece);
+                    true
+                });
+                stats.map(|s| (text, s))
+            })
+            .await
+            .map_err(|e| LlmError::Local {
+                message: format!("generation crashed: {e}"),
+                class: ErrorClass::Internal,
+            })?
+            .map_err(|e| generation_error(&self.name, e))?;
+            Ok(ChatResponse {
+                content: vec![ContentPart::Text { text }],
+                tool_calls: Vec::new(),
+                finish_reason: finish_reason(stats.stop),
+                usage: Usage {
+                    input_tokens: stats.prompt_tokens as u64,
+                    output_tokens: stats.output_tokens as u64,
+                    ..Usage::default()
+                },
+                request_id: None,
+                model: Some(self.name.clone()),
+                served: Served {
+                    model: self.id().to_string(),
+                    ..Served::default()
+                },
+            })
+        }
+
+        async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {
+            self.check(req)?;
+            let model = self.loaded().await?;
+            let ids = self.prompt_ids(&model, req)?;
+            let params = Self::params(req);
+            let name = self.name.clone();
+            let (tx, mut rx) = mpsc::channel::<Result<ChatEvent, LlmError>>(64);
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.blocking_send(Ok(ChatEvent::Start {
+                    request_id: None,
+                    model: Some(name.clone()),
+                }));
+                let result = model.generate_ids(&ids, &params, &mut |piece| {
+                    tx.blocking_send(Ok(ChatEvent::TextDelta {
+                        text: piece.to_string(),
+                    }))
+                    .is_ok()
+                });
+                let tail = match result {
+                    Ok(stats) => vec![
+                        Ok(ChatEvent::Usage {
+                            usage: Usage {
+                                input_tokens: stats.prompt_tokens as u64,
+                                output_tokens: stats.output_tokens as u64,
+                                ..Usage::default()
+                            },
+                        }),
+                        Ok(ChatEvent::Finish {
+                            reason: finish_reason(stats.stop),
+                        }),
+                    ],
+                    Err(e) => vec![Err(generation_error(&name, e))],
+                };
+                for ev in tail {
+                    if tx.blocking_send(ev).is_err() {
+                        break;
+                    }
+                }
+            });
+            let events = async_stream::stream! {
+                while let Some(ev) = rx.recv().await {
+                    yield ev;
+                }
+            };
+            Ok(Box::pin(events))
+        }
+
+        async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
+            let model = self.loaded().await?;
+            let ids = model.encode(&render_chatml(req)).map_err(local_error)?;
+            Ok(TokenCount {
+                tokens: ids.len() as u64,
+                exact: true,
+            })
+        }
+
+        /// The loaded model's real window: `llama.context_length` capped by what candle holds.
+        async fn context_window(&self) -> Result<Option<u64>, LlmError> {
+            let model = self.loaded().await?;
+            Ok(Some(model.context_window() as u64))
+        }
     }
 }
 
@@ -326,8 +371,10 @@ mod tests {
         assert!(render_chatml(&req).starts_with("<|im_start|>system\nBe brief.<|im_end|>\n"));
     }
 
+    #[cfg(feature = "local")]
     #[tokio::test]
     async fn tools_are_refused_and_unknown_names_are_named() {
+        use crate::model::ChatModel;
         let mut req = ChatRequest::prompt(None, "x");
         req.tools.push(crate::types::Tool {
             name: "t".into(),

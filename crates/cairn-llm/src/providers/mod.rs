@@ -183,3 +183,14 @@ pub(crate) fn u64_at(v: &Value, path: &[&str]) -> u64 {
     }
     cur.as_u64().unwrap_or(0)
 }
+
+/// A provider's reply, marked as served by that provider's model.
+pub(crate) fn served_by(
+    id: crate::model::ModelId,
+    r: Result<crate::types::ChatResponse, LlmError>,
+) -> Result<crate::types::ChatResponse, LlmError> {
+    r.map(|mut r| {
+        r.served.model = id.to_string();
+        r
+    })
+}

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{merge_extra, ndjson_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
+use super::{merge_extra, ndjson_chat_stream, served_by, str_at, u64_at, Endpoint, StreamDecoder};
 use crate::error::{LlmError, StreamBreak};
 use crate::model::{ChatModel, ChatStream, ModelId};
 use crate::transport::{parse_event, truncated, ErrorBody, Headers};
@@ -197,6 +197,7 @@ pub fn parse_response(v: &Value) -> Result<ChatResponse, LlmError> {
         usage: usage(v),
         request_id: None,
         model: str_at(v, &["model"]).map(str::to_string),
+        served: Default::default(),
     })
 }
 
@@ -234,7 +235,7 @@ impl ChatModel for Ollama {
                 message: e.to_string(),
             });
         }
-        parse_response(&v)
+        served_by(self.id(), parse_response(&v))
     }
 
     async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {

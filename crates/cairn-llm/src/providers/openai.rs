@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{image_url, merge_extra, sse_chat_stream, str_at, u64_at, Endpoint, StreamDecoder};
+use super::{
+    image_url, merge_extra, served_by, sse_chat_stream, str_at, u64_at, Endpoint, StreamDecoder,
+};
 use crate::error::{LlmError, StreamBreak};
 use crate::model::{parse_arguments, ChatModel, ChatStream, ModelId, TokenCount};
 use crate::transport::{parse_event, truncated, ErrorBody, Headers};
@@ -240,6 +242,7 @@ pub fn parse_response(v: &Value, request_id: Option<String>) -> Result<ChatRespo
         usage: v.get("usage").map(usage).unwrap_or_default(),
         request_id: request_id.or_else(|| str_at(v, &["id"]).map(str::to_string)),
         model: str_at(v, &["model"]).map(str::to_string),
+        served: Default::default(),
     })
 }
 
@@ -473,7 +476,7 @@ impl ChatModel for OpenAi {
                 parse_error,
             )
             .await?;
-        parse_response(&v, rid)
+        served_by(self.id(), parse_response(&v, rid))
     }
 
     async fn stream(&self, req: &ChatRequest) -> Result<ChatStream, LlmError> {

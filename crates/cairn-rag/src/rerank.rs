@@ -1,6 +1,8 @@
-//! Rerankers behind one trait: a local cross-encoder, the Cohere, Voyage and Jina rerank APIs
-//! (one module's worth of mapping each, sharing cairn-llm's transport and retry policy), and a
-//! listwise LLM reranker over any `ChatModel`.
+//! Rerankers behind cairn-core's [`Reranker`] trait (re-exported here): a local cross-encoder,
+//! the Cohere, Voyage and Jina rerank APIs (one module's worth of mapping each, sharing
+//! cairn-llm's transport and retry policy), and a listwise LLM reranker over any `ChatModel`.
+//! Their errors are [`RerankError`]s that keep the class of what failed (an `LlmError`, the
+//! local model's error).
 
 use std::sync::Arc;
 
@@ -12,13 +14,7 @@ use cairn_llm::transport::{ErrorBody, Headers};
 use cairn_llm::{ChatModel, ChatRequest, LlmError, Message};
 use serde_json::{json, Value};
 
-/// Reorders documents by relevance to a query. Returns `(index into docs, score)`, best
-/// first, every document exactly once.
-#[async_trait]
-pub trait Reranker: Send + Sync {
-    fn name(&self) -> String;
-    async fn rerank(&self, query: &str, docs: &[&str]) -> Result<Vec<(usize, f32)>, LlmError>;
-}
+pub use cairn_core::rerank::{RerankError, Reranker};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RerankApi {
@@ -207,7 +203,7 @@ impl Reranker for ApiReranker {
     fn name(&self) -> String {
         format!("{}:{}", self.api.name(), self.model)
     }
-    async fn rerank(&self, query: &str, docs: &[&str]) -> Result<Vec<(usize, f32)>, LlmError> {
+    async fn rerank(&self, query: &str, docs: &[&str]) -> Result<Vec<(usize, f32)>, RerankError> {
         if docs.is_empty() {
             return Ok(vec![]);
         }
@@ -217,7 +213,8 @@ impl Reranker for ApiReranker {
             .run(&SystemClock::default(), &self.rng, 0, &what, || {
                 self.once(query, docs)
             })
-            .await?;
+            .await
+            .map_err(RerankError::backend)?;
         Ok(r)
     }
 }
@@ -240,12 +237,21 @@ impl Reranker for CrossEncoderReranker {
         format!("local:{}", self.model.name())
     }
 
-    async fn rerank(&self, query: &str, docs: &[&str]) -> Result<Vec<(usize, f32)>, LlmError> {
-        use cairn_core::Classify;
-        let scores = self.model.score(query, docs).map_err(|e| LlmError::Local {
-            message: e.to_string(),
-            class: e.class(),
-        })?;
+    /// The forward passes run on the blocking pool, so awaiting this never stalls the
+    /// executor's threads.
+    async fn rerank(&self, query: &str, docs: &[&str]) -> Result<Vec<(usize, f32)>, RerankError> {
+        if docs.is_empty() {
+            return Ok(vec![]);
+        }
+        let model = self.model.clone();
+        let query = query.to_string();
+        let docs: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
+        let scores = cairn_core::run_blocking(move || {
+            let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+            model.score(&query, &refs)
+        })
+        .await
+        .map_err(RerankError::backend)?;
         let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(ranked)
@@ -302,11 +308,16 @@ impl Reranker for LlmReranker {
     fn name(&self) -> String {
         format!("llm:{}", self.model.id())
     }
-    async fn rerank(&self, query: &str, docs: &[&str]) -> Result<Vec<(usize, f32)>, LlmError> {
+    async fn rerank(&self, query: &str, docs: &[&str]) -> Result<Vec<(usize, f32)>, RerankError> {
         if docs.len() < 2 {
             return Ok(docs.iter().enumerate().map(|(i, _)| (i, 1.0)).collect());
         }
-        let reply = self.model.chat(&self.request(query, docs)).await?.text();
+        let reply = self
+            .model
+            .chat(&self.request(query, docs))
+            .await
+            .map_err(RerankError::backend)?
+            .text();
         let ranked: Vec<(usize, f32)> = parse_ranking(&reply, docs.len())
             .into_iter()
             .enumerate()
@@ -325,6 +336,23 @@ mod tests {
         assert_eq!(parse_ranking("3 1 2", 3), vec![3, 1, 2]);
         assert_eq!(parse_ranking("[2] > [1] > [2] > [9]", 3), vec![2, 1]);
         assert_eq!(parse_ranking("none", 3), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_backend_error_keeps_its_class_and_message() {
+        use cairn_core::{Classify, ErrorClass};
+        let e = RerankError::backend(LlmError::InvalidRequest("bad query".into()));
+        assert_eq!(e.class(), ErrorClass::InvalidInput);
+        assert_eq!(
+            e.to_string(),
+            LlmError::InvalidRequest("bad query".into()).to_string()
+        );
+        assert!(e.downcast_ref::<LlmError>().is_some());
+        let e = RerankError::backend(LlmError::Decode {
+            provider: "cohere",
+            message: "no results".into(),
+        });
+        assert!(e.class().is_retryable());
     }
 
     #[test]

@@ -5,12 +5,15 @@
 pub mod bm25;
 mod cache;
 pub mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod db;
 pub mod derived;
 pub mod error;
 pub mod hnsw;
 pub mod lexer;
 mod pool;
+pub mod store;
 pub mod topk;
 pub mod vector;
 
@@ -19,4 +22,5 @@ pub use cache::checksum;
 pub use db::{DocWrite, Index, IndexInfo, ReadMode, StoredDoc};
 pub use derived::{Searcher, SearcherOptions};
 pub use error::StoreError;
+pub use store::EmbeddedStore;
 pub use vector::FlatIndex;

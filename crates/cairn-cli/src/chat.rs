@@ -93,10 +93,18 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
                 ..g.clone()
             };
             let search = crate::search::options(g, r.mode, None)?;
-            let retriever = Arc::new(crate::search::retriever(g, search.mode)?);
+            // A long session follows another process's ingests: each turn reads the
+            // generation on disk (checked when the turn starts).
+            let retriever = crate::search::retriever(g, search.mode)?;
+            let embedder = retriever.embedder();
+            let shared = cairn_rag::SharedRetriever::from_retriever(
+                retriever,
+                embedder,
+                std::time::Duration::ZERO,
+            );
             let mut a = r.asker(
                 g,
-                retriever,
+                Arc::new(shared),
                 built.model.clone(),
                 search,
                 args.model.as_deref(),
@@ -111,7 +119,7 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
         }
         None => None,
     };
-    let mut s = Session {
+    let s = Session {
         asker,
         model: built.model,
         hint: built.hint,

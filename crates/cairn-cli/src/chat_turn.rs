@@ -83,8 +83,8 @@ impl Session {
     }
 
     /// Moves index chat to the generation on disk when another process wrote since.
-    pub fn refresh(&mut self, quiet: bool) -> Result<()> {
-        if let Some(a) = self.asker.as_mut() {
+    pub fn refresh(&self, quiet: bool) -> Result<()> {
+        if let Some(a) = &self.asker {
             if let Some(generation) = a.refresh()? {
                 if !quiet {
                     eprintln!("[the index changed: now at generation {generation}]");

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use cairn_core::Filter;
 use cairn_llm::ChatModel;
 use cairn_rag::rerank::{ApiReranker, LlmReranker, RerankApi, Reranker};
-use cairn_rag::{Answer, Asker, PromptStyle, Retriever, SearchMode};
+use cairn_rag::{Answer, Asker, PromptStyle, RetrieverSource, SearchMode};
 
 use crate::search::{check_count, check_non_negative, ExpandChoice};
 use crate::Globals;
@@ -119,7 +119,7 @@ impl RagArgs {
     pub fn asker(
         &self,
         g: &Globals,
-        retriever: Arc<Retriever>,
+        retriever: impl Into<RetrieverSource>,
         model: Arc<dyn ChatModel>,
         mut search: cairn_rag::SearchOptions,
         answering: Option<&str>,

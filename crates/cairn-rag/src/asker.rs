@@ -19,6 +19,7 @@ use crate::prompt::{PromptStyle, DO_NOT_KNOW};
 use crate::rerank::Reranker;
 use crate::search::{Retriever, Scored, SearchError, SearchMode, SearchOptions};
 use crate::select::{mmr_order, reorder_head};
+use crate::shared::SharedRetriever;
 use crate::transform::{Expand, QueryPlan};
 use crate::verify::Judge;
 
@@ -76,6 +77,54 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> AskError {
 
 type Count = Arc<dyn Fn(&str) -> usize + Send + Sync>;
 
+/// What an [`Asker`] retrieves from: one snapshot, or a [`SharedRetriever`] that moves to new
+/// generations as a writer commits (each question runs on one generation throughout).
+#[derive(Clone)]
+pub enum RetrieverSource {
+    Fixed(Arc<Retriever>),
+    Shared(Arc<SharedRetriever>),
+}
+
+impl RetrieverSource {
+    fn current(&self) -> Result<Arc<Retriever>, SearchError> {
+        match self {
+            RetrieverSource::Fixed(r) => Ok(r.clone()),
+            RetrieverSource::Shared(s) => s.current(),
+        }
+    }
+}
+
+impl From<Arc<Retriever>> for RetrieverSource {
+    fn from(r: Arc<Retriever>) -> Self {
+        RetrieverSource::Fixed(r)
+    }
+}
+impl From<Retriever> for RetrieverSource {
+    fn from(r: Retriever) -> Self {
+        RetrieverSource::Fixed(Arc::new(r))
+    }
+}
+impl From<Arc<SharedRetriever>> for RetrieverSource {
+    fn from(r: Arc<SharedRetriever>) -> Self {
+        RetrieverSource::Shared(r)
+    }
+}
+impl From<SharedRetriever> for RetrieverSource {
+    fn from(r: SharedRetriever) -> Self {
+        RetrieverSource::Shared(Arc::new(r))
+    }
+}
+
+/// Runs CPU-bound work (embedding, index search, SQLite reads) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AskError> + Send + 'static,
+) -> Result<T, AskError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 /// The ask pipeline over one retriever and one model. Built with defaults that follow the
 /// model's profile (prompt style, source budget, token counter); every step can be set.
 ///
@@ -90,7 +139,7 @@ type Count = Arc<dyn Fn(&str) -> usize + Send + Sync>;
 /// ```
 #[derive(Clone)]
 pub struct Asker {
-    retriever: Arc<Retriever>,
+    retriever: RetrieverSource,
     model: Option<Arc<dyn ChatModel>>,
     opts: AskOptions,
     reranker: Option<Arc<dyn Reranker>>,
@@ -104,7 +153,7 @@ pub struct Asker {
 }
 
 impl Asker {
-    pub fn new(retriever: Arc<Retriever>, model: Arc<dyn ChatModel>) -> Self {
+    pub fn new(retriever: impl Into<RetrieverSource>, model: Arc<dyn ChatModel>) -> Self {
         let profile = model.profile();
         let mut a = Asker::retrieval(retriever);
         a.opts.style = profile.prompt.into();
@@ -116,9 +165,9 @@ impl Asker {
 
     /// The retrieval half alone (for [`Asker::rank`] without a model: reranking by a
     /// cross-encoder, MMR). Answering or expanding then fails naming the missing model.
-    pub fn retrieval(retriever: Arc<Retriever>) -> Self {
+    pub fn retrieval(retriever: impl Into<RetrieverSource>) -> Self {
         Asker {
-            retriever,
+            retriever: retriever.into(),
             model: None,
             opts: AskOptions::default(),
             reranker: None,
@@ -206,16 +255,16 @@ impl Asker {
     pub fn style(&self) -> PromptStyle {
         self.opts.style
     }
-    pub fn retriever(&self) -> &Arc<Retriever> {
-        &self.retriever
+    /// The snapshot the next question would run on.
+    pub fn retriever(&self) -> Result<Arc<Retriever>, SearchError> {
+        self.retriever.current()
     }
-    /// Moves to the generation on disk when another process has written since the index was
-    /// opened; the new generation when it did. Only an Asker that holds the one handle to its
-    /// retriever can move it (clones share the snapshot they were made with).
-    pub fn refresh(&mut self) -> Result<Option<u64>, SearchError> {
-        match Arc::get_mut(&mut self.retriever) {
-            Some(r) => Ok(r.refresh()?.then(|| r.searcher.generation())),
-            None => Ok(None),
+    /// Moves a shared retriever to the generation on disk now when another process has
+    /// written since; the new generation when it did. A fixed snapshot never moves.
+    pub fn refresh(&self) -> Result<Option<u64>, SearchError> {
+        match &self.retriever {
+            RetrieverSource::Shared(s) => Ok(s.refresh()?.then(|| s.generation())),
+            RetrieverSource::Fixed(_) => Ok(None),
         }
     }
 
@@ -272,25 +321,29 @@ impl Asker {
             })
     }
 
-    /// Ranks `query` under `search` with the plans (fused by RRF) and the question's vector.
-    fn ranked(
-        &self,
+    /// Ranks `query` under `search` with the plans (fused by RRF), returning the question's
+    /// vector too; on a blocking thread.
+    async fn ranked(
+        r: Arc<Retriever>,
         query: &str,
-        plans: &[QueryPlan],
-        search: &SearchOptions,
+        plans: Vec<QueryPlan>,
+        search: SearchOptions,
     ) -> Result<(Vec<Scored>, Option<Vec<f32>>), AskError> {
-        let r = &self.retriever;
-        let qv = match search.mode {
-            SearchMode::Bm25 => None,
-            _ => Some(r.embed_query(query)?),
-        };
-        let plain = plans.len() == 1 && plans[0].dense == query && plans[0].lexical == query;
-        let scored = if plain {
-            r.rank_with_vector(query, qv.as_deref(), search)
-        } else {
-            crate::transform::rank_plans(r, plans, search)?
-        };
-        Ok((scored, qv))
+        let query = query.to_string();
+        blocking(move || {
+            let qv = match search.mode {
+                SearchMode::Bm25 => None,
+                _ => Some(r.embed_query(&query)?),
+            };
+            let plain = plans.len() == 1 && plans[0].dense == query && plans[0].lexical == query;
+            let scored = if plain {
+                r.rank_with_vector(&query, qv.as_deref(), &search)
+            } else {
+                crate::transform::rank_plans(&r, &plans, &search)?
+            };
+            Ok((scored, qv))
+        })
+        .await
     }
 
     /// The reranker's order over `texts` (the head of a list), when one is set.
@@ -319,15 +372,20 @@ impl Asker {
     /// retrieval under `search`, the reranker over the head, then MMR over the head.
     pub async fn rank(&self, query: &str, search: &SearchOptions) -> Result<Vec<Scored>, AskError> {
         self.check_options()?;
+        let r = self.retriever.current()?;
         let plans = self.plans(query).await?;
-        let (mut ranked, _) = self.ranked(query, &plans, search)?;
+        let (mut ranked, _) = Self::ranked(r.clone(), query, plans, search.clone()).await?;
         if self.reranker.is_some() {
             let depth = ranked.len().min(self.rerank_depth);
-            let texts: Vec<String> = ranked[..depth]
-                .iter()
-                .map(|s| self.retriever.searcher.chunk(s.pos).map(|(c, _)| c.text))
-                .collect::<Result<_, _>>()
-                .map_err(SearchError::from)?;
+            let head: Vec<u32> = ranked[..depth].iter().map(|s| s.pos).collect();
+            let rr = r.clone();
+            let texts: Vec<String> = blocking(move || {
+                head.iter()
+                    .map(|&pos| rr.searcher.chunk(pos).map(|(c, _)| c.text))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| AskError::Search(e.into()))
+            })
+            .await?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             if let Some(order) = self.rerank_order(query, &refs).await? {
                 let idx: Vec<usize> = order.iter().map(|o| o.0).collect();
@@ -335,7 +393,7 @@ impl Asker {
             }
         }
         if let (Some(lambda), false) = (self.opts.mmr, search.mode == SearchMode::Bm25) {
-            ranked = mmr_head(&self.retriever, ranked, lambda, MMR_DEPTH);
+            ranked = mmr_head(&r, ranked, lambda, MMR_DEPTH);
         }
         Ok(ranked)
     }
@@ -358,7 +416,7 @@ impl Asker {
         &'a self,
         question: &'a str,
         history: &'a [Message],
-    ) -> impl Stream<Item = Result<AnswerEvent, AskError>> + 'a {
+    ) -> impl Stream<Item = Result<AnswerEvent, AskError>> + Send + 'a {
         try_stream! {
             self.check_options()?;
             if question.trim().is_empty() {
@@ -374,9 +432,16 @@ impl Asker {
             if query != question {
                 yield AnswerEvent::Rewritten { query: query.clone() };
             }
+            // One generation serves the whole question.
+            let r = self.retriever.current()?;
             let plans = self.plans(&query).await?;
-            let (scored, qv) = self.ranked(&query, &plans, &self.opts.retrieval())?;
-            let mut cands = candidates_from(&self.retriever, &scored, qv.as_deref(), &self.opts)?;
+            let (scored, qv) =
+                Self::ranked(r.clone(), &query, plans, self.opts.retrieval()).await?;
+            let (rr, opts) = (r.clone(), self.opts.clone());
+            let mut cands = blocking(move || {
+                Ok(candidates_from(&rr, &scored, qv.as_deref(), &opts)?)
+            })
+            .await?;
             if cands.relevant {
                 let depth = cands.passages.len().min(self.rerank_depth);
                 let texts: Vec<&str> =
@@ -386,7 +451,7 @@ impl Asker {
                 }
             }
             let count = self.count.clone();
-            let prepared = finish(&cands, &query, &self.opts, &*count, Some(&self.retriever));
+            let prepared = finish(&cands, &query, &self.opts, &*count, Some(&r));
             yield AnswerEvent::Sources { sources: prepared.sources.clone() };
             let mut answer = Answer {
                 question: question.to_string(),

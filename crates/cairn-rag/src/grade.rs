@@ -285,7 +285,7 @@ fn short(text: &str, max: usize) -> String {
 pub async fn judge_all<'a>(
     sentences: &mut [CitedSentence],
     judge: &verify::Judge,
-    text_of: &dyn Fn(usize) -> Option<&'a str>,
+    text_of: &(dyn Fn(usize) -> Option<&'a str> + Sync),
 ) {
     for s in sentences {
         for c in &mut s.citations {

@@ -19,12 +19,12 @@ pub mod transform;
 pub mod verify;
 
 pub use answer::{Answer, AnswerEvent};
-pub use asker::{AskError, Asker};
+pub use asker::{AskError, Asker, RetrieverSource};
 pub use fusion::reciprocal_rank_fusion;
-pub use prepare::AskOptions;
-pub use prompt::PromptStyle;
 pub use indexer::{
     Indexer, IngestError, IngestOptions, IngestProgress, IngestReport, NoProgress, Skipped,
 };
+pub use prepare::AskOptions;
+pub use prompt::PromptStyle;
 pub use search::{Retriever, SearchError, SearchMode, SearchOptions};
 pub use shared::{SharedOptions, SharedRetriever};

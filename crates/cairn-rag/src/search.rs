@@ -122,6 +122,11 @@ impl Retriever {
         Ok(Retriever { searcher, embedder })
     }
 
+    /// The query embedder (none for a BM25-only retriever).
+    pub fn embedder(&self) -> Option<Arc<dyn Embedder>> {
+        self.embedder.clone()
+    }
+
     /// Moves the index snapshot to the generation on disk when another process has written
     /// since it was opened (see `Searcher::refresh`); true when it did. Positions from earlier
     /// rankings are invalid afterwards. Long-lived callers (chat, a server) call it between

@@ -8,8 +8,27 @@ use cairn::Config;
 pub use cairn::Stack as Built;
 
 /// The model for `--model` (or config / environment), wrapped in the full middleware stack.
+/// A spec the library refuses is reported under the flag or key it came from.
 pub fn build(config: &Config, flag_model: Option<&str>, cache: bool) -> Result<Built> {
-    Ok(config.chat_model(flag_model, cache)?)
+    config.chat_model(flag_model, cache).map_err(|e| match &e {
+        cairn::StackError::Llm(l)
+            if matches!(
+                **l,
+                cairn_llm::LlmError::InvalidRequest(_)
+                    | cairn_llm::LlmError::FeatureDisabled { .. }
+            ) =>
+        {
+            let from = if flag_model.is_some() {
+                "--model"
+            } else if config.llm.model.is_some() {
+                "cairn.toml [llm] model"
+            } else {
+                "CAIRN_LLM_MODEL"
+            };
+            anyhow::anyhow!("{from}: {e}")
+        }
+        _ => e.into(),
+    })
 }
 
 /// The judge for `--verify model` (verdicts cached on disk).

@@ -178,11 +178,10 @@ pub fn reranker(
                 _ => RerankApi::Jina,
             };
             let transport = Arc::new(cairn_llm::transport::Transport::new(Default::default()));
-            Arc::new(ApiReranker::from_env(
-                api,
-                &cairn_llm::select::process_env,
-                transport,
-            )?)
+            Arc::new(
+                ApiReranker::from_env(api, &cairn_llm::select::process_env, transport)
+                    .with_context(|| format!("--rerank {}", api.name()))?,
+            )
         }
     }))
 }

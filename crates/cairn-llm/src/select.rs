@@ -26,18 +26,18 @@ pub fn process_env(k: &str) -> Option<String> {
 pub fn parse_spec(spec: &str) -> Result<(String, String), LlmError> {
     let (p, m) = spec.split_once(':').ok_or_else(|| {
         LlmError::InvalidRequest(format!(
-            "--model {spec:?}: expected provider:name, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, gemini:gemini-2.5-flash, ollama:llama3.2"
+            "model {spec:?}: expected provider:name, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, gemini:gemini-2.5-flash, ollama:llama3.2"
         ))
     })?;
     if !PROVIDERS.contains(&p) {
         return Err(LlmError::InvalidRequest(format!(
-            "--model {spec:?}: unknown provider {p:?}; use one of {} (OpenAI-compatible servers use openai: with OPENAI_BASE_URL)",
+            "model {spec:?}: unknown provider {p:?}; use one of {} (OpenAI-compatible servers use openai: with OPENAI_BASE_URL)",
             PROVIDERS.join(", ")
         )));
     }
     if m.trim().is_empty() {
         return Err(LlmError::InvalidRequest(format!(
-            "--model {spec:?}: the model name after {p:?} is empty"
+            "model {spec:?}: the model name after {p:?} is empty"
         )));
     }
     Ok((p.to_string(), m.to_string()))
@@ -180,7 +180,7 @@ fn local_model(_spec: &str, name: String) -> Result<Arc<dyn ChatModel>, LlmError
 fn local_model(spec: &str, _name: String) -> Result<Arc<dyn ChatModel>, LlmError> {
     Err(LlmError::FeatureDisabled {
         feature: "local",
-        what: format!("--model {spec:?}"),
+        what: format!("model {spec:?}"),
     })
 }
 

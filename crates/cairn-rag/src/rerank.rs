@@ -46,7 +46,7 @@ impl RerankApi {
             RerankApi::Jina => (&["JINA_API_KEY"], "JINA_BASE_URL"),
         }
     }
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             RerankApi::Cohere => "cohere",
             RerankApi::Voyage => "voyage",
@@ -111,7 +111,7 @@ impl ApiReranker {
         let base = env(base_var).unwrap_or_else(|| api.default_base().to_string());
         if key.is_none() && base == api.default_base() {
             return Err(LlmError::NotConfigured(format!(
-                "--rerank {}: no API key; set {}",
+                "the {} rerank API: no API key; set {}",
                 api.name(),
                 keys.join(" or ")
             )));

@@ -155,7 +155,7 @@ mod runtime {
             PathBuf::from(name)
         } else {
             return Err(LlmError::InvalidRequest(format!(
-                "--model local:{name}: unknown local model; use local:{DEFAULT_MODEL} or \
+                "model local:{name}: unknown local model; use local:{DEFAULT_MODEL} or \
              local:/path/to/model.gguf"
             )));
         };
@@ -387,6 +387,6 @@ mod tests {
             .chat(&ChatRequest::prompt(None, "x"))
             .await
             .unwrap_err();
-        assert!(e.to_string().contains("--model local:gpt-9"), "{e}");
+        assert!(e.to_string().contains("model local:gpt-9"), "{e}");
     }
 }

@@ -49,6 +49,9 @@ pub enum LoadError {
     InvalidUtf8 { path: String, offset: usize },
     #[error("{path}: {size} bytes is larger than the {limit}-byte limit (raise it with --max-file-size)")]
     TooLarge { path: String, size: u64, limit: u64 },
+    /// A kind this build cannot read (cairn-ingest built without the feature).
+    #[error("{path}: this build of cairn cannot read it (built without the `{feature}` feature)")]
+    Disabled { path: String, feature: &'static str },
     #[error("{path}: empty file")]
     Empty { path: String },
     #[error("{path}: {what}, not a regular file; only regular files are ingested")]
@@ -79,6 +82,7 @@ impl LoadError {
             | LoadError::InvalidUtf8 { path, .. }
             | LoadError::TooLarge { path, .. }
             | LoadError::Empty { path }
+            | LoadError::Disabled { path, .. }
             | LoadError::NotRegular { path, .. }
             | LoadError::Expanded { path, .. }
             | LoadError::BadLine { path, .. } => path,
@@ -209,8 +213,24 @@ pub fn load_bytes(
 ) -> Result<Loaded, LoadError> {
     let shown = names.shown.to_string();
     match kind {
+        #[cfg(feature = "pdf")]
         "pdf" => return crate::office::load_pdf(bytes, names, modified, opts),
+        #[cfg(feature = "office")]
         "docx" => return crate::office::load_docx(bytes, names, modified, opts),
+        #[cfg(not(feature = "pdf"))]
+        "pdf" => {
+            return Err(LoadError::Disabled {
+                path: shown,
+                feature: "pdf",
+            })
+        }
+        #[cfg(not(feature = "office"))]
+        "docx" => {
+            return Err(LoadError::Disabled {
+                path: shown,
+                feature: "office",
+            })
+        }
         "jsonl" => return crate::jsonl::load_jsonl(bytes, names, modified, opts),
         _ => {}
     }

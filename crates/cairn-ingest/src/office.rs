@@ -1,6 +1,11 @@
 //! Binary document formats: PDF (one document per page, the page number in metadata so
 //! citations point at pages) via lopdf, and DOCX (the paragraphs of `word/document.xml`).
-//! Corrupt and encrypted files are reported and skipped like any bad input.
+//! Corrupt and encrypted files are reported and skipped like any bad input. Each format is a
+//! feature (`pdf`, `office`); a build without one reports such files as `LoadError::Disabled`.
+#![cfg_attr(
+    not(all(feature = "pdf", feature = "office")),
+    allow(unused_imports, dead_code)
+)]
 
 use cairn_core::{Document, Metadata};
 
@@ -26,6 +31,7 @@ fn stem(shown: &str) -> Option<String> {
 }
 
 /// Text of each page; pages without text (scans) are skipped and counted.
+#[cfg(feature = "pdf")]
 pub fn load_pdf(
     bytes: &[u8],
     names: &Names,
@@ -228,6 +234,7 @@ pub fn docx_text(xml: &str) -> String {
     out.trim_end().to_string()
 }
 
+#[cfg(feature = "office")]
 pub fn load_docx(
     bytes: &[u8],
     names: &Names,
@@ -293,7 +300,7 @@ pub fn load_docx(
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "pdf", feature = "office"))]
 mod tests {
     use super::*;
 

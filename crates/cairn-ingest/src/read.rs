@@ -93,6 +93,7 @@ pub(crate) fn read_capped(
 
 /// Reads a decompressing reader (a zip entry, a deflate stream) to at most `limit` bytes;
 /// `Err(())` when it would expand past it.
+#[cfg_attr(not(feature = "office"), allow(dead_code))]
 pub(crate) fn read_expanded<R: Read>(
     r: R,
     limit: u64,

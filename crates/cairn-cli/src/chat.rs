@@ -6,14 +6,12 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use cairn_llm::Message;
 
 use crate::chat_turn::Session;
-use crate::rag_args::{RagArgs, RerankChoice, VerifyChoice};
-use crate::search::ExpandChoice;
+use crate::rag_args::RagArgs;
 use crate::Globals;
 
 #[derive(clap::Args)]
@@ -66,59 +64,7 @@ pub fn run(g: &Globals, args: Args) -> Result<ExitCode> {
         .transpose()?;
     let built = crate::llm::build(&g.config, args.model.as_deref(), args.cache)?;
     let rt = crate::runtime()?;
-    // An index answers only when asked for: `--index` on the command line or `[chat] index`
-    // (an `[index] path` for the other commands does not turn chat into index chat).
-    let chat_index = if g.index_flag {
-        Some(g.index.clone())
-    } else {
-        g.config.chat.index.clone()
-    };
-    let r = &args.rag;
-    if chat_index.is_none()
-        && (r.rerank != RerankChoice::None
-            || r.expand != ExpandChoice::None
-            || r.mmr.is_some()
-            || r.verify != VerifyChoice::Lexical)
-    {
-        anyhow::bail!(
-            "--rerank, --expand, --mmr and --verify apply to index chat: add --index DIR"
-        );
-    }
-    let asker = match chat_index {
-        Some(index) => {
-            r.check()?;
-            let g = &Globals {
-                index,
-                index_chosen: true,
-                ..g.clone()
-            };
-            let search = crate::search::options(g, r.mode, None)?;
-            // A long session follows another process's ingests: each turn reads the
-            // generation on disk (checked when the turn starts).
-            let retriever = crate::search::retriever(g, search.mode)?;
-            let embedder = retriever.embedder();
-            let shared = cairn_rag::SharedRetriever::from_retriever(
-                retriever,
-                embedder,
-                std::time::Duration::ZERO,
-            );
-            let mut a = r.asker(
-                g,
-                Arc::new(shared),
-                built.model.clone(),
-                search,
-                args.model.as_deref(),
-            )?;
-            if let Some(t) = args.temperature {
-                a = a.temperature(t);
-            }
-            if let Some(n) = args.max_tokens {
-                a = a.max_tokens(n);
-            }
-            Some(a)
-        }
-        None => None,
-    };
+    let asker = crate::chat_turn::index_asker(g, &args, &built)?;
     let s = Session {
         asker,
         model: built.model,

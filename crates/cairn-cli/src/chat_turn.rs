@@ -5,15 +5,18 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use cairn_llm::{ChatEvent, ChatModel, ChatRequest, ChatResponse, Message, Served, Usage};
-use cairn_rag::{AnswerEvent, Asker, PromptStyle};
+use cairn_rag::{AnswerEvent, Asker, PromptStyle, SharedRetriever};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::chat::Args;
-use crate::rag_args::{cost_text, print_citations, removed_note};
+use crate::rag_args::{cost_text, print_citations, removed_note, RerankChoice, VerifyChoice};
+use crate::search::ExpandChoice;
+use crate::Globals;
 
 pub struct Session {
     pub asker: Option<Asker>,
@@ -45,6 +48,55 @@ pub fn read_schema(path: &PathBuf) -> Result<cairn_llm::JsonSchemaFormat> {
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "result".into());
     Ok(cairn_llm::structured::format_for(&name, schema))
+}
+
+/// The pipeline for index chat, when an index was asked for: `--index` on the command line or
+/// `[chat] index` (an `[index] path` for the other commands does not turn chat into index chat).
+pub fn index_asker(g: &Globals, args: &Args, built: &crate::llm::Built) -> Result<Option<Asker>> {
+    let index = if g.index_flag {
+        Some(g.index.clone())
+    } else {
+        g.config.chat.index.clone()
+    };
+    let r = &args.rag;
+    let Some(index) = index else {
+        if r.rerank != RerankChoice::None
+            || r.expand != ExpandChoice::None
+            || r.mmr.is_some()
+            || r.verify != VerifyChoice::Lexical
+        {
+            anyhow::bail!(
+                "--rerank, --expand, --mmr and --verify apply to index chat: add --index DIR"
+            );
+        }
+        return Ok(None);
+    };
+    r.check()?;
+    let g = &Globals {
+        index,
+        index_chosen: true,
+        ..g.clone()
+    };
+    let search = crate::search::options(g, r.mode, None)?;
+    // A long session follows another process's ingests: each turn reads the generation on
+    // disk (checked when the turn starts).
+    let retriever = crate::search::retriever(g, search.mode)?;
+    let embedder = retriever.embedder();
+    let shared = SharedRetriever::from_retriever(retriever, embedder, Duration::ZERO);
+    let mut a = r.asker(
+        g,
+        Arc::new(shared),
+        built.model.clone(),
+        search,
+        args.model.as_deref(),
+    )?;
+    if let Some(t) = args.temperature {
+        a = a.temperature(t);
+    }
+    if let Some(n) = args.max_tokens {
+        a = a.max_tokens(n);
+    }
+    Ok(Some(a))
 }
 
 /// The line after a reply; `extra` (e.g. the citation summary) goes inside its brackets.

@@ -166,7 +166,7 @@ pub fn load_file(path: &Path, id: &str, opts: &LoaderOptions) -> Result<Loaded, 
 }
 
 /// Loads one file as document `id` with `source` as its name. Only regular files are read,
-/// through a hard cap of `opts.max_file_bytes` (JSONL: per line); see [`crate::read`].
+/// through a hard cap of `opts.max_file_bytes` (JSONL: per line), by the reader in `read.rs`.
 pub fn load_file_as(
     path: &Path,
     id: &str,

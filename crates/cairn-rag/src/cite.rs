@@ -129,7 +129,7 @@ pub struct CitedSentence {
     /// The sources among `sources` that cairn attributed (the model cited nothing here).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attributed: Vec<usize>,
-    /// One entry per cited source (filled by [`grade`]).
+    /// One entry per cited source (filled by [`crate::grade::grade`]).
     pub citations: Vec<Citation>,
 }
 

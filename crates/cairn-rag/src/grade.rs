@@ -162,7 +162,7 @@ pub struct CitationCounts {
 }
 
 impl CitationCounts {
-    /// Counts the graded sentences; `removed` comes from the stream's [`CitationFilter`].
+    /// Counts the graded sentences; `removed` comes from the stream's [`crate::cite::CitationFilter`].
     pub fn of(sentences: &[CitedSentence], removed: usize, checked_by: &'static str) -> Self {
         let mut c = CitationCounts {
             removed,

@@ -40,6 +40,7 @@ pub mod blocking;
 pub mod embed;
 pub mod error;
 pub mod filter;
+mod filter_parse;
 pub mod rerank;
 pub mod store;
 pub mod traits;
@@ -50,10 +51,11 @@ pub use async_trait::async_trait;
 pub use blocking::run_blocking;
 pub use embed::{AsyncEmbedder, BlockingEmbedder, EmbedError, Embedder};
 pub use error::{ClassifiedError, Classify, ErrorClass};
-pub use filter::{Filter, FilterParseError};
+pub use filter::{parse_date, CmpOp, Filter, FilterValue};
+pub use filter_parse::FilterParseError;
 pub use rerank::{RerankError, Reranker};
 pub use store::{
-    ChunkVector, CollectionInfo, DocumentUpsert, StoreHit, StoredChunk, VectorStore,
+    ChunkVector, CollectionInfo, DocumentEntry, DocumentUpsert, StoreHit, StoredChunk, VectorStore,
     VectorStoreError,
 };
 pub use traits::TokenCounter;

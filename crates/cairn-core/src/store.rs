@@ -58,6 +58,18 @@ impl DocumentUpsert {
     }
 }
 
+/// A document as a store lists it: what an ingest compares, what a migration resumes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentEntry {
+    pub id: String,
+    /// As given on upsert ([`DocumentUpsert::content_hash`]).
+    pub content_hash: Option<String>,
+    /// As given on upsert ([`DocumentUpsert::origin`]).
+    pub origin: Option<String>,
+    /// How many chunks it has.
+    pub chunks: usize,
+}
+
 /// A chunk read back by id, with what a citation shows of its document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredChunk {
@@ -271,6 +283,19 @@ pub trait VectorStore: Send + Sync {
 
     /// How many chunks the collection holds.
     async fn count(&self) -> Result<u64, VectorStoreError>;
+
+    /// Every document with its content hash, origin and chunk count, in ascending id order.
+    async fn documents(&self) -> Result<Vec<DocumentEntry>, VectorStoreError>;
+
+    /// Up to `limit` whole documents (the document, every chunk with its vector, the content
+    /// hash and origin, exactly as upserted) in ascending id order, starting after the id
+    /// `after` (exclusive; `None` from the start). A page shorter than `limit` is the last.
+    /// What `cairn index migrate` copies between stores without re-embedding.
+    async fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DocumentUpsert>, VectorStoreError>;
 }
 
 macro_rules! forward_store {
@@ -315,6 +340,16 @@ macro_rules! forward_store {
             }
             async fn count(&self) -> Result<u64, VectorStoreError> {
                 (**self).count().await
+            }
+            async fn documents(&self) -> Result<Vec<DocumentEntry>, VectorStoreError> {
+                (**self).documents().await
+            }
+            async fn scan(
+                &self,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<DocumentUpsert>, VectorStoreError> {
+                (**self).scan(after, limit).await
             }
         }
     };

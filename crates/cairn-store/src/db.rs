@@ -425,6 +425,110 @@ impl Index {
         self.generation()
     }
 
+    /// Every document with its hash, origin and chunk count, in id order.
+    pub fn entries(&self) -> Result<Vec<cairn_core::DocumentEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT d.id, d.hash, d.origin, (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.id) \
+                 FROM documents d ORDER BY d.id",
+            )
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                let hash: String = r.get(1)?;
+                Ok(cairn_core::DocumentEntry {
+                    id: r.get(0)?,
+                    content_hash: (!hash.is_empty()).then_some(hash),
+                    origin: Some(r.get(2)?),
+                    chunks: r.get::<_, i64>(3)? as usize,
+                })
+            })
+            .map_err(self.sql_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql_err())
+    }
+
+    /// Up to `limit` whole documents after the id `after`, in id order, read in one
+    /// transaction so a concurrent commit cannot split a document. The document's full text
+    /// is not kept (its chunks are): it reads back empty.
+    pub fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<cairn_core::DocumentUpsert>, StoreError> {
+        let path = self.db_path();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        let mut docs = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT id, origin, source, title, kind, metadata, hash FROM documents \
+                     WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], |r| {
+                    let hash: String = r.get(6)?;
+                    Ok((row_to_doc(r)?, hash))
+                })
+                .map_err(err)?;
+            for row in rows {
+                docs.push(row.map_err(err)?);
+            }
+        }
+        let mut out = Vec::with_capacity(docs.len());
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT id, ordinal, text, start, end, heading_path, context, vector \
+                     FROM chunks WHERE doc_id = ?1 ORDER BY ordinal, id",
+                )
+                .map_err(err)?;
+            for (d, hash) in docs {
+                let rows = stmt
+                    .query_map([&d.id], |r| {
+                        let heading: String = r.get(5)?;
+                        let blob: Vec<u8> = r.get(7)?;
+                        Ok(cairn_core::ChunkVector {
+                            chunk: Chunk {
+                                id: r.get(0)?,
+                                doc_id: d.id.clone(),
+                                ordinal: r.get(1)?,
+                                text: r.get(2)?,
+                                start: r.get::<_, i64>(3)? as usize,
+                                end: r.get::<_, i64>(4)? as usize,
+                                heading_path: serde_json::from_str(&heading).unwrap_or_default(),
+                                context: r.get(6)?,
+                                metadata: d.metadata.clone(),
+                            },
+                            vector: blob_to_vec(&blob),
+                        })
+                    })
+                    .map_err(err)?;
+                let chunks = rows.collect::<Result<Vec<_>, _>>().map_err(err)?;
+                out.push(cairn_core::DocumentUpsert {
+                    document: Document {
+                        id: d.id,
+                        source: d.source,
+                        title: d.title,
+                        kind: d.kind,
+                        text: String::new(),
+                        metadata: d.metadata,
+                    },
+                    chunks,
+                    content_hash: (!hash.is_empty()).then_some(hash),
+                    origin: Some(d.origin),
+                });
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
     /// Loads one document row.
     pub fn document(&self, id: &str) -> Result<Option<StoredDoc>, StoreError> {
         self.conn

@@ -359,6 +359,20 @@ impl Searcher {
         Ok(out)
     }
 
+    /// Every document in SQLite now (not this snapshot's generation), in id order.
+    pub fn documents(&self) -> Result<Vec<cairn_core::DocumentEntry>, StoreError> {
+        self.pool.get()?.entries()
+    }
+
+    /// A page of whole documents from SQLite now, in id order ([`Index::scan`]).
+    pub fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<cairn_core::DocumentUpsert>, StoreError> {
+        self.pool.get()?.scan(after, limit)
+    }
+
     /// Reads a chunk and its document from SQLite, by the chunk's stable id. Fails with
     /// [`StoreError::Changed`] when the chunk's document was rewritten or removed since this
     /// snapshot (call [`Self::refresh`] and search again).

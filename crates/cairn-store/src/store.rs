@@ -10,8 +10,8 @@ use crate::db::{DocWrite, Index};
 use crate::derived::{Searcher, SearcherOptions};
 use crate::error::StoreError;
 use cairn_core::{
-    async_trait, run_blocking, CollectionInfo, DocumentUpsert, Filter, StoreHit, StoredChunk,
-    VectorStore, VectorStoreError,
+    async_trait, run_blocking, CollectionInfo, DocumentEntry, DocumentUpsert, Filter, StoreHit,
+    StoredChunk, VectorStore, VectorStoreError,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -418,6 +418,20 @@ impl VectorStore for EmbeddedStore {
 
     async fn count(&self) -> Result<u64, VectorStoreError> {
         self.read(|r| Ok(r.searcher.len() as u64)).await
+    }
+
+    async fn documents(&self) -> Result<Vec<DocumentEntry>, VectorStoreError> {
+        self.read(|r| r.searcher.documents()).await
+    }
+
+    async fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DocumentUpsert>, VectorStoreError> {
+        let after = after.map(str::to_string);
+        self.read(move |r| r.searcher.scan(after.as_deref(), limit))
+            .await
     }
 }
 

@@ -6,12 +6,12 @@
 //!
 //! `cargo run --example custom_store --features conformance`
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
 use cairn::core::{
-    Chunk, CollectionInfo, DocumentUpsert, Filter, StoreHit, StoredChunk, VectorStore,
-    VectorStoreError,
+    Chunk, CollectionInfo, DocumentEntry, DocumentUpsert, Filter, StoreHit, StoredChunk,
+    VectorStore, VectorStoreError,
 };
 
 /// `v` scaled to length 1, so a dot product is a cosine in [-1, 1]; `None` for a zero or
@@ -29,11 +29,11 @@ struct Row {
     title: Option<String>,
 }
 
-/// Chunks by id, and each document's chunk ids.
+/// Chunks by id, and each document as written (in id order, for listing and scans).
 struct MemoryStore {
     dim: usize,
     rows: RwLock<HashMap<String, Row>>,
-    docs: RwLock<HashMap<String, Vec<String>>>,
+    docs: RwLock<BTreeMap<String, DocumentUpsert>>,
 }
 
 impl MemoryStore {
@@ -102,31 +102,36 @@ impl VectorStore for MemoryStore {
 
     async fn upsert(&self, docs: Vec<DocumentUpsert>) -> Result<(), VectorStoreError> {
         self.check(&docs)?;
-        let (mut rows, mut ids) = (self.rows.write().unwrap(), self.docs.write().unwrap());
-        for d in docs {
-            for old in ids.remove(&d.document.id).unwrap_or_default() {
-                rows.remove(&old);
+        let (mut rows, mut all) = (self.rows.write().unwrap(), self.docs.write().unwrap());
+        for mut d in docs {
+            for old in all
+                .remove(&d.document.id)
+                .into_iter()
+                .flat_map(|d| d.chunks)
+            {
+                rows.remove(&old.chunk.id);
             }
-            let mut mine = Vec::new();
-            for c in d.chunks {
-                mine.push(c.chunk.id.clone());
+            for c in &mut d.chunks {
+                c.vector = unit(&c.vector).expect("checked");
                 let row = Row {
-                    vector: unit(&c.vector).expect("checked"),
-                    chunk: c.chunk,
+                    vector: c.vector.clone(),
+                    chunk: c.chunk.clone(),
                     source: d.document.source.clone(),
                     title: d.document.title.clone(),
                 };
                 rows.insert(row.chunk.id.clone(), row);
             }
-            ids.insert(d.document.id, mine);
+            // Stores keep chunks, not the document's full text.
+            d.document.text.clear();
+            all.insert(d.document.id.clone(), d);
         }
         Ok(())
     }
 
     async fn delete_document(&self, doc_id: &str) -> Result<(), VectorStoreError> {
-        let (mut rows, mut ids) = (self.rows.write().unwrap(), self.docs.write().unwrap());
-        for old in ids.remove(doc_id).unwrap_or_default() {
-            rows.remove(&old);
+        let (mut rows, mut all) = (self.rows.write().unwrap(), self.docs.write().unwrap());
+        for old in all.remove(doc_id).into_iter().flat_map(|d| d.chunks) {
+            rows.remove(&old.chunk.id);
         }
         Ok(())
     }
@@ -192,6 +197,36 @@ impl VectorStore for MemoryStore {
 
     async fn count(&self) -> Result<u64, VectorStoreError> {
         Ok(self.rows.read().unwrap().len() as u64)
+    }
+
+    async fn documents(&self) -> Result<Vec<DocumentEntry>, VectorStoreError> {
+        Ok(self
+            .docs
+            .read()
+            .unwrap()
+            .values()
+            .map(|d| DocumentEntry {
+                id: d.document.id.clone(),
+                content_hash: d.content_hash.clone(),
+                origin: d.origin.clone(),
+                chunks: d.chunks.len(),
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DocumentUpsert>, VectorStoreError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = after.map_or(Unbounded, |a| Excluded(a.to_string()));
+        let docs = self.docs.read().unwrap();
+        Ok(docs
+            .range((start, Unbounded))
+            .take(limit)
+            .map(|(_, d)| d.clone())
+            .collect())
     }
 }
 

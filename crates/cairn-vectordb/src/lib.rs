@@ -6,3 +6,6 @@
 //! server where one can run here (Postgres with pgvector, Chroma), and against recorded
 //! request/response pairs that follow the published API reference where none can (Qdrant,
 //! Pinecone, Weaviate).
+
+#[cfg(feature = "http")]
+pub mod http;

@@ -9,3 +9,8 @@
 
 #[cfg(feature = "http")]
 pub mod http;
+
+#[cfg(feature = "qdrant")]
+pub mod qdrant;
+#[cfg(feature = "pinecone")]
+pub mod pinecone;

@@ -10,6 +10,9 @@
 #[cfg(feature = "http")]
 pub mod http;
 
+#[cfg(feature = "chroma")]
+pub mod chroma;
+
 #[cfg(feature = "qdrant")]
 pub mod qdrant;
 #[cfg(feature = "pinecone")]

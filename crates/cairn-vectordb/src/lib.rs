@@ -17,3 +17,5 @@ pub mod chroma;
 pub mod qdrant;
 #[cfg(feature = "pinecone")]
 pub mod pinecone;
+#[cfg(feature = "weaviate")]
+pub mod weaviate;

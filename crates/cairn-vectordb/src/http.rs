@@ -177,7 +177,7 @@ fn server_message(body: &str) -> String {
             .find_map(|k| match v.get(k)? {
                 Value::String(s) => Some(s.clone()),
                 Value::Null => None,
-                other => Some(other.to_string()),
+                other => Some(nested_message(other).unwrap_or_else(|| other.to_string())),
             })
     });
     let mut m = from_json.unwrap_or_else(|| body.trim().to_string());
@@ -188,6 +188,24 @@ fn server_message(body: &str) -> String {
         m = m.chars().take(400).collect::<String>() + "…";
     }
     m
+}
+
+/// The text of a nested error: Qdrant's `{"status": {"error": "..."}}`, Weaviate's
+/// `{"error": [{"message": "..."}]}`.
+fn nested_message(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(o) => ["error", "message"]
+            .iter()
+            .find_map(|k| o.get(*k)?.as_str().map(str::to_string)),
+        Value::Array(a) => {
+            let parts: Vec<String> = a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string).or_else(|| nested_message(x)))
+                .collect();
+            (!parts.is_empty()).then(|| parts.join("; "))
+        }
+        _ => None,
+    }
 }
 
 /// The value of an environment variable, when set and not blank.
@@ -210,6 +228,19 @@ mod tests {
         assert_eq!(e(400).class(), ErrorClass::InvalidInput);
         assert!(e(400).to_string().contains("nope"), "{}", e(400));
         assert!(e(400).to_string().starts_with("x: "));
+    }
+
+    #[test]
+    fn nested_error_messages_are_unwrapped() {
+        let m = |b: &str| status_error("x", &Method::GET, "/p", 400, b).to_string();
+        assert!(
+            m(r#"{"status": {"error": "Wrong input: no such field"}, "time": 0}"#)
+                .ends_with("answered 400: Wrong input: no such field"),
+            "{}",
+            m(r#"{"status": {"error": "x"}}"#)
+        );
+        assert!(m(r#"{"error": [{"message": "a"}, {"message": "b"}]}"#).ends_with(": a; b"));
+        assert!(m(r#"{"error": {"code": 1}}"#).ends_with(r#": {"code":1}"#));
     }
 
     #[test]

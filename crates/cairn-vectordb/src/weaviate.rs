@@ -34,6 +34,7 @@
 //!
 //! **Scores.** `nearVector` answers `_additional { distance }`, the cosine distance; the
 //! score is `1 - distance`, clamped to `[-1, 1]`. Lexical hits carry BM25's score (`>= 0`).
+//! A query returns at most [`TOP_K_MAX`] hits (Weaviate's default `QUERY_MAXIMUM_RESULTS`).
 //!
 //! **Writes.** `upsert` checks the whole batch, adds the typed properties the class lacks
 //! (`POST /v1/schema/{class}/properties`), deletes the batch's documents
@@ -80,6 +81,8 @@ pub const KEY_VAR: &str = "WEAVIATE_API_KEY";
 pub const BATCH: usize = 100;
 /// Objects per cursor page, by default ([`WeaviateStore::with_page_size`]).
 pub const PAGE: usize = 500;
+/// The most hits one query returns (Weaviate's default `QUERY_MAXIMUM_RESULTS`).
+pub const TOP_K_MAX: usize = 10_000;
 /// Ids per `get` request.
 const GET_BATCH: usize = 100;
 /// Objects per scan request (below Weaviate's default `QUERY_MAXIMUM_RESULTS`, 10,000).
@@ -505,7 +508,7 @@ impl WeaviateStore {
         if k == 0 || compiled == WeaviateFilter::Nothing {
             return Ok(Vec::new());
         }
-        let mut args = format!("{how}, limit: {k}");
+        let mut args = format!("{how}, limit: {}", k.min(TOP_K_MAX));
         if let WeaviateFilter::Where(w) = &compiled {
             args.push_str(&format!(", where: {}", filter::graphql(w)));
         }

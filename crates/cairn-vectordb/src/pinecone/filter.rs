@@ -23,7 +23,7 @@
 //! |---|---|
 //! | `k = v` (string, number, boolean) | `{k: {$eq: v}}` (typed: a string never equals a number) |
 //! | `k != v` | `{$and: [{_cairn_t: "T:k"}, {k: {$ne: v}}]}`: present, of v's type T, another value |
-//! | `k > 1` | `{k: {$gt: 1}}` |
+//! | `k > 1` | `{$and: [{_cairn_t: "n:k"}, {k: {$gt: 1}}]}` (ranges are documented for numbers only, so the tag keeps other types out) |
 //! | `k > 2024-06-01` | `{"_cairn_d:k": {$gt: 1717200000}}` |
 //! | `k in [...]` | `$in` per type (booleans as `$eq`), under `$or` when mixed |
 //! | `k not in [...]` | `$or` over the stored type: `{$and: [{_cairn_t: "s:k"}, {k: {$nin: strings}}]}`, likewise numbers and booleans, or `{_cairn_t: "o:k"}` |
@@ -243,7 +243,15 @@ fn cmp(store: &str, key: &str, op: CmpOp, value: &FilterValue) -> Result<Node, V
                     ),
                 ));
             }
-            json!({ f: { op.mongo(): v } })
+            let range = json!({ f: { op.mongo(): v } });
+            if t == "n" {
+                // Pinecone documents ranges for numbers only; the tag keeps a boolean or a
+                // string under the same key out whatever the engine does with them.
+                json!({"$and": [tag("n", key), range]})
+            } else {
+                // Only dates have a `_cairn_d:` field.
+                range
+            }
         }
     }))
 }
@@ -395,7 +403,7 @@ mod tests {
         ] {
             assert_eq!(
                 w(&Filter::cmp("score", op, 0.5)),
-                json!({"score": { name: 0.5 }})
+                json!({"$and": [{"_cairn_t": {"$eq": "n:score"}}, {"score": { name: 0.5 }}]})
             );
         }
     }
@@ -483,7 +491,10 @@ mod tests {
         );
         assert_eq!(
             w(&Filter::parse(&["lang = en", "year >= 2021"]).unwrap()),
-            json!({"$and": [{"lang": {"$eq": "en"}}, {"year": {"$gte": 2021.0}}]})
+            json!({"$and": [
+                {"lang": {"$eq": "en"}},
+                {"$and": [{"_cairn_t": {"$eq": "n:year"}}, {"year": {"$gte": 2021.0}}]}
+            ]})
         );
     }
 

@@ -27,6 +27,9 @@
 //! | `exists k` | `match` of `k` in `keys` |
 //! | `and` / `or` / `not` | `must` / `should` / `must_not` |
 //!
+//! Dates compare as numbers on `d` rather than through Qdrant's `datetime_range`, so they
+//! are exactly the instants `Filter::matches` reads, whatever date formats Qdrant parses.
+//!
 //! Refused with [`VectorStoreError::Unsupported`] before any request: a range with a string
 //! or boolean bound (cairn orders strings and booleans there; Qdrant's `range` is numeric
 //! only). A key holding `"` or `\` cannot be written in a Qdrant JSON path, so its typed
@@ -45,8 +48,8 @@ pub const INDEX: &str = "cairn_index";
 pub enum QdrantFilter {
     /// No condition: send no `filter`.
     All,
-    /// Nothing can match (`k in []`, `not exists` of a key every chunk has cannot arise, but
-    /// the algebra needs it): the adapter answers without asking.
+    /// Nothing can match (`k in []`, and what contains it under `and`): the adapter answers
+    /// without asking.
     Nothing,
     /// A Qdrant `Filter` object.
     Where(Value),

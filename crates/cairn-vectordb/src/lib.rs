@@ -10,6 +10,11 @@
 #[cfg(feature = "http")]
 pub mod http;
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_sql;
+
 #[cfg(feature = "chroma")]
 pub mod chroma;
 

@@ -32,32 +32,32 @@ pub enum EvalCommand {
 )]
 pub struct BeirArgs {
     /// The dataset folder
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// hybrid, dense or bm25
     #[arg(long)]
-    mode: Option<SearchMode>,
+    pub(crate) mode: Option<SearchMode>,
     /// Which qrels file to use
     #[arg(long, default_value = "test")]
-    split: String,
+    pub(crate) split: String,
     /// Documents retrieved per query (1 to 100000)
     #[arg(short, long, default_value_t = 100)]
-    k: usize,
+    pub(crate) k: usize,
     /// Largest chunk, in embedding-model tokens
     #[arg(long)]
     chunk_tokens: Option<usize>,
     /// Re-order the top 50 chunks by maximal marginal relevance with this lambda (0 to 1)
     #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
-    mmr: Option<f32>,
+    pub(crate) mmr: Option<f32>,
     /// Chunking strategy for the ingest (see `cairn ingest --help`)
     #[arg(long, value_enum)]
     chunker: Option<crate::ingest::ChunkerChoice>,
     /// Query expansion by the model (--model, or the offline default): multi-query variants
     /// fused by RRF, or HyDE
     #[arg(long, value_enum, default_value = "none")]
-    expand: crate::search::ExpandChoice,
+    pub(crate) expand: crate::search::ExpandChoice,
     /// Rerank the top chunks of each query: a local cross-encoder or the model, listwise
     #[arg(long, value_enum, default_value = "none")]
-    rerank: EvalRerank,
+    pub(crate) rerank: EvalRerank,
     /// Chunks the reranker sees per query
     #[arg(long, default_value_t = 20)]
     rerank_depth: usize,
@@ -66,10 +66,15 @@ pub struct BeirArgs {
     model: Option<String>,
     /// Score only the first N judged queries (model-driven runs are slow on a CPU)
     #[arg(long, value_name = "N")]
-    max_queries: Option<usize>,
+    pub(crate) max_queries: Option<usize>,
+    /// Score retrieval from this store instead (postgres://…, chroma://…, a folder; see
+    /// `cairn index migrate --help`): it must already hold the corpus, e.g. copied with
+    /// `cairn index migrate`; nothing is ingested
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: Option<String>,
     /// Print the report as one JSON object
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// The largest `-k`: the runner ranks 10 × k chunks per query to find k documents.
@@ -178,6 +183,9 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
     let search = options(g, a.mode, None)?;
     crate::search::check_weights(&search)?;
     let idx = indexer(g, a.chunk_tokens, None, a.chunker)?;
+    if let Some(store) = &a.store {
+        return crate::eval_store::run(g, &a, store, &ds, search, idx.embedder().clone());
+    }
     let index_dir = if g.index_flag {
         g.index.clone()
     } else {

@@ -9,6 +9,8 @@ mod chat_turn;
 mod cost;
 mod eval;
 mod eval_citations;
+mod eval_store;
+mod index_cmd;
 mod ingest;
 mod llm;
 mod models;
@@ -66,6 +68,9 @@ enum Command {
     /// Evaluate retrieval quality
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    /// Whole-index operations: copy an index to another store
+    #[command(subcommand)]
+    Index(index_cmd::IndexCommand),
     /// Show what an index holds
     Info {
         /// Print as JSON
@@ -191,6 +196,7 @@ fn run(cli: Cli, index_flag: bool) -> Result<ExitCode> {
         Command::Ask(a) => ask::run(&g, a),
         Command::Chat(a) => chat::run(&g, a),
         Command::Cost(a) => cost::run(&g, a),
+        Command::Index(c) => index_cmd::run(&g, c),
         Command::Info { json } => {
             let i = cairn_store::Index::open(&g.index)?.info()?;
             if json {

@@ -1,5 +1,6 @@
-//! SciFact end to end: retrieval quality thresholds in every mode, and a SIGKILL in the middle
-//! of ingesting that leaves a valid index which a rerun completes to the same state.
+//! SciFact end to end: retrieval quality thresholds in every mode, a SIGKILL in the middle
+//! of ingesting that leaves a valid index which a rerun completes to the same state, and
+//! `cairn index migrate` of the index (killed mid-copy, resumed, verified).
 
 mod common;
 use common::*;
@@ -61,6 +62,7 @@ fn scifact_quality_and_kill_mid_ingest() {
     let (_, clean_chunks) = generation_chunks(&clean).unwrap();
 
     // Quality in each mode, reusing the index (no re-embedding).
+    let mut embedded_ndcg = std::collections::HashMap::new();
     for (mode, floor) in [("bm25", 0.66), ("dense", 0.64), ("hybrid", 0.68)] {
         let (code, out, err) = run(&[
             "eval",
@@ -91,6 +93,7 @@ fn scifact_quality_and_kill_mid_ingest() {
             "a reused index must not re-embed: {out}"
         );
         let ndcg = v["ndcg@10"].as_f64().unwrap();
+        embedded_ndcg.insert(mode, ndcg);
         eprintln!("{mode}: nDCG@10 {ndcg:.4}, recall@100 {}", v["recall@100"]);
         assert!(ndcg >= floor, "{mode} nDCG@10 {ndcg} < {floor}");
         assert!(v["recall@100"].as_f64().unwrap() >= v["recall@10"].as_f64().unwrap());
@@ -172,4 +175,169 @@ fn scifact_quality_and_kill_mid_ingest() {
             }
         }
     }
+
+    through_database_stores(&clean, clean_chunks, &sf, &embedded_ndcg);
+}
+
+fn migrate_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["index", "migrate", "--json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = run(&all);
+    assert_eq!(code, 0, "{all:?}: {err}{out}");
+    json(&out)
+}
+
+/// Chunks in a store, through `migrate --verify-only` against the clean index.
+fn store_chunks(clean: &str, store: &str) -> Option<u64> {
+    let (code, out, _) = run(&[
+        "index",
+        "migrate",
+        "--json",
+        "--verify-only",
+        "--sample",
+        "0",
+        "--from",
+        clean,
+        "--to",
+        store,
+    ]);
+    // Exit 1 means "counts differ", which is what a partial copy reports.
+    if code > 1 {
+        return None;
+    }
+    json(&out)["verify"]["target_chunks"].as_u64()
+}
+
+fn env_url(var: &str, script: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: start the server with `scripts/peers/{script}.sh start DIR` and export the line it prints (scripts/test does)")
+    })
+}
+
+/// The SciFact index copied to Postgres one document per batch, SIGKILLed a quarter of the
+/// way, resumed; then copied on to Chroma; each copy verified (counts, no duplicates, top-10
+/// overlap), and retrieval quality through each store within 0.01 of the embedded index's.
+fn through_database_stores(
+    clean: &std::path::Path,
+    clean_chunks: u64,
+    sf: &std::path::Path,
+    embedded_ndcg: &std::collections::HashMap<&str, f64>,
+) {
+    let run_id = std::process::id();
+    let pg_base = env_url("CAIRN_TEST_PG_URL", "postgres");
+    let sep = if pg_base.contains('?') { '&' } else { '?' };
+    let pg = format!("{pg_base}{sep}collection=scifact_{run_id}");
+    let chroma_base = env_url("CAIRN_TEST_CHROMA_URL", "chroma");
+    let chroma = format!(
+        "chroma://{}/scifact_{run_id}",
+        chroma_base
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+    );
+    let from = clean.to_str().unwrap();
+
+    let mut child = cairn()
+        .args([
+            "index", "migrate", "--from", from, "--to", &pg, "--batch", "1", "-q",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "migrate made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "migrate finished before it could be killed"
+        );
+        if store_chunks(from, &pg).is_some_and(|c| c >= clean_chunks / 4) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = store_chunks(from, &pg).expect("the killed target opens");
+    assert!(
+        partial > 0 && partial < clean_chunks,
+        "{partial} of {clean_chunks}"
+    );
+
+    let v = migrate_json(&["--from", from, "--to", &pg, "--batch", "256"]);
+    let copy = &v["copy"];
+    assert!(
+        copy["skipped_documents"].as_u64().unwrap() > 0,
+        "a rerun resumes: {v}"
+    );
+    assert_eq!(
+        copy["copied_documents"].as_u64().unwrap() + copy["skipped_documents"].as_u64().unwrap(),
+        5183,
+        "{v}"
+    );
+    for (v, what) in [
+        (v, "embedded -> postgres"),
+        (
+            migrate_json(&["--from", &pg, "--to", &chroma, "--batch", "256"]),
+            "postgres -> chroma",
+        ),
+    ] {
+        let check = &v["verify"];
+        assert_eq!(check["source_chunks"], clean_chunks, "{what}: {v}");
+        assert_eq!(
+            check["target_chunks"], clean_chunks,
+            "{what}: no duplicates: {v}"
+        );
+        assert_eq!(check["differing_count"], 0, "{what}: {v}");
+        assert_eq!(check["queries"], 100);
+        let overlap = check["mean_overlap"].as_f64().unwrap();
+        eprintln!("{what}: top-10 overlap {overlap:.4}");
+        assert!(overlap >= 0.99, "{what}: top-10 overlap {overlap}: {v}");
+        assert_eq!(v["ok"], true);
+    }
+
+    // The same queries and metrics through each store.
+    for (store, modes) in [(&pg, &["dense", "hybrid"][..]), (&chroma, &["dense"][..])] {
+        for mode in modes {
+            let (code, out, err) = run(&[
+                "eval",
+                "beir",
+                sf.to_str().unwrap(),
+                "--store",
+                store,
+                "--mode",
+                mode,
+                "--json",
+            ]);
+            assert_eq!(code, 0, "{store} {mode}: {err}");
+            let r = json(&out);
+            let ndcg = r["ndcg@10"].as_f64().unwrap();
+            let want = embedded_ndcg[mode];
+            eprintln!(
+                "{store} {mode}: nDCG@10 {ndcg:.4} (embedded {want:.4}), p50 {} ms, p95 {} ms",
+                r["query_latency_ms_p50"], r["query_latency_ms_p95"]
+            );
+            assert!(
+                (ndcg - want).abs() <= 0.01,
+                "{store} {mode}: nDCG@10 {ndcg} vs embedded {want}"
+            );
+        }
+    }
+    // Chroma has no ranked full-text search: hybrid says so instead of guessing.
+    let (code, _, err) = run(&[
+        "eval",
+        "beir",
+        sf.to_str().unwrap(),
+        "--store",
+        &chroma,
+        "--mode",
+        "hybrid",
+        "--max-queries",
+        "1",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no full-text search"), "{err}");
 }

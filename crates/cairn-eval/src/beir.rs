@@ -223,16 +223,12 @@ pub fn evaluate_with(
     // Chunks per document vary; ask for enough chunks to fill k documents.
     search.k = opts.k.saturating_mul(10).max(search.k);
     search.candidates = search.candidates.max(search.k);
-    let (mut ndcg, mut r10, mut r100, mut mrr) = (0.0, 0.0, 0.0, 0.0);
-    let queries = &ds.queries[..opts.max_queries.unwrap_or(usize::MAX).min(ds.queries.len())];
-    let mut lat = Vec::with_capacity(queries.len());
-    for (qid, text) in queries {
-        let t = Instant::now();
+    evaluate_ranked(ds, split, opts, &mut |qid: &str, text: &str| {
         let ranked = match (opts.mmr, opts.mode) {
             _ if ranker.is_some() => {
                 let f = ranker.expect("checked");
                 f(text, &search).map_err(|message| BeirError::Ranker {
-                    qid: qid.clone(),
+                    qid: qid.to_string(),
                     message,
                 })?
             }
@@ -243,11 +239,34 @@ pub fn evaluate_with(
             }
             _ => retriever.rank(text, &search)?,
         };
+        Ok(ranked
+            .iter()
+            .map(|s| retriever.searcher.doc_id(s.pos).to_string())
+            .collect())
+    })
+}
+
+/// Scores any ranking: `rank(qid, text)` gives the ids of the documents of the chunks it
+/// found, best first (repeats allowed: a document ranks where its best chunk ranks), from
+/// any retriever (a database store, another system). What [`evaluate_with`] measures, and
+/// the latency it reports is `rank`'s.
+pub fn evaluate_ranked(
+    ds: &BeirDataset,
+    split: &str,
+    opts: &EvalOptions,
+    rank: &mut dyn FnMut(&str, &str) -> Result<Vec<String>, BeirError>,
+) -> Result<EvalReport, BeirError> {
+    let (mut ndcg, mut r10, mut r100, mut mrr) = (0.0, 0.0, 0.0, 0.0);
+    let queries = &ds.queries[..opts.max_queries.unwrap_or(usize::MAX).min(ds.queries.len())];
+    let mut lat = Vec::with_capacity(queries.len());
+    for (qid, text) in queries {
+        let t = Instant::now();
+        let ranked = rank(qid, text)?;
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
         let mut seen = HashSet::new();
         let docs: Vec<&str> = ranked
             .iter()
-            .map(|s| corpus_id(retriever.searcher.doc_id(s.pos)))
+            .map(|d| corpus_id(d))
             .filter(|d| seen.insert(*d) && *d != qid.as_str())
             .take(opts.k)
             .collect();

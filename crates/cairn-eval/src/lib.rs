@@ -22,6 +22,7 @@ pub mod calibrate;
 pub mod metrics;
 
 pub use beir::{
-    evaluate, evaluate_with, load_dataset, BeirDataset, BeirError, EvalOptions, EvalReport, Ranker,
+    evaluate, evaluate_ranked, evaluate_with, load_dataset, BeirDataset, BeirError, EvalOptions,
+    EvalReport, Ranker,
 };
 pub use metrics::{mrr_at, ndcg_at, recall_at, Qrels};

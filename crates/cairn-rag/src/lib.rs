@@ -33,6 +33,7 @@ pub mod rerank;
 pub mod search;
 pub mod select;
 pub mod shared;
+pub mod store_search;
 pub mod transform;
 pub mod verify;
 
@@ -46,3 +47,4 @@ pub use prepare::AskOptions;
 pub use prompt::PromptStyle;
 pub use search::{Retriever, SearchError, SearchMode, SearchOptions};
 pub use shared::{SharedOptions, SharedRetriever};
+pub use store_search::{search_store, StoreSearchError};

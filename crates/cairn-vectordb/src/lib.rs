@@ -7,6 +7,11 @@
 //! request/response pairs that follow the published API reference where none can (Qdrant,
 //! Pinecone, Weaviate).
 
+pub mod migrate;
+pub mod store_url;
+
+pub use store_url::{RestKind, StoreUrl, StoreUrlError};
+
 #[cfg(feature = "http")]
 pub mod http;
 
@@ -18,9 +23,9 @@ mod postgres_sql;
 #[cfg(feature = "chroma")]
 pub mod chroma;
 
-#[cfg(feature = "qdrant")]
-pub mod qdrant;
 #[cfg(feature = "pinecone")]
 pub mod pinecone;
+#[cfg(feature = "qdrant")]
+pub mod qdrant;
 #[cfg(feature = "weaviate")]
 pub mod weaviate;

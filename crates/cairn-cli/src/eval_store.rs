@@ -1,0 +1,103 @@
+//! `cairn eval beir --store URL`: retrieval quality measured through a database store
+//! (`cairn_rag::search_store`, the embedded index's fusion), on the same metrics as the
+//! embedded path (`cairn_eval::evaluate_ranked`).
+
+use crate::eval::{BeirArgs, EvalRerank};
+use crate::Globals;
+use anyhow::{Context, Result};
+use cairn_core::Embedder;
+use cairn_eval::{BeirDataset, BeirError, EvalOptions};
+use cairn_rag::{search_store, SearchMode, SearchOptions};
+use cairn_vectordb::StoreUrl;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub fn run(
+    g: &Globals,
+    a: &BeirArgs,
+    store: &str,
+    ds: &BeirDataset,
+    search: SearchOptions,
+    embedder: Arc<dyn Embedder>,
+) -> Result<ExitCode> {
+    if a.rerank != EvalRerank::None
+        || a.mmr.is_some()
+        || a.expand != crate::search::ExpandChoice::None
+    {
+        anyhow::bail!(
+            "--store scores plain retrieval: --rerank, --expand and --mmr run on the embedded \
+             index only for now"
+        );
+    }
+    let url = StoreUrl::parse(store).context("--store")?;
+    let rt = crate::runtime()?;
+    let store = rt
+        .block_on(url.open(None))
+        .with_context(|| format!("--store {url}"))?;
+    let info = rt
+        .block_on(store.info())
+        .with_context(|| format!("--store {url}"))?;
+    if info.model != embedder.model_id() {
+        anyhow::bail!(
+            "--store {url} holds {} vectors, but queries would be embedded with {}; \
+             use the model it was built with",
+            info.model,
+            embedder.model_id()
+        );
+    }
+    let chunks = rt.block_on(store.count())?;
+    let mode = search.mode;
+    let opts = EvalOptions {
+        mode,
+        k: a.k,
+        search: search.clone(),
+        mmr: None,
+        max_queries: a.max_queries,
+        ranker_name: Some(format!("store {url}")),
+    };
+    let mut s = search;
+    s.k = a.k.saturating_mul(10).max(s.k);
+    s.candidates = s.candidates.max(s.k);
+    let bar = if g.quiet || a.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(ds.queries.len().min(a.max_queries.unwrap_or(usize::MAX)) as u64)
+    };
+    let r = cairn_eval::evaluate_ranked(ds, &a.split, &opts, &mut |qid, text| {
+        bar.inc(1);
+        let qv = match mode {
+            SearchMode::Bm25 => None,
+            _ => embedder
+                .embed(&[text])
+                .map_err(cairn_rag::SearchError::from)?
+                .pop(),
+        };
+        let hits = rt
+            .block_on(search_store(store.as_ref(), text, qv.as_deref(), &s))
+            .map_err(|e| BeirError::Ranker {
+                qid: qid.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(hits.into_iter().map(|h| h.chunk.doc_id).collect())
+    })?;
+    bar.finish_and_clear();
+    if a.json {
+        let mut v = serde_json::to_value(&r)?;
+        v["store"] = url.to_string().into();
+        v["chunks"] = chunks.into();
+        v["documents_embedded"] = 0.into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "BEIR {} ({} split, {} queries, mode {}, {url})",
+            r.dataset, r.split, r.queries, r.mode
+        );
+        println!("  nDCG@10     {:.4}", r.ndcg_10);
+        println!("  Recall@10   {:.4}", r.recall_10);
+        println!("  Recall@100  {:.4}", r.recall_100);
+        println!("  MRR@10      {:.4}", r.mrr_10);
+        println!("  query p50   {:.2} ms", r.query_latency_ms_p50);
+        println!("  query p95   {:.2} ms", r.query_latency_ms_p95);
+    }
+    Ok(ExitCode::SUCCESS)
+}

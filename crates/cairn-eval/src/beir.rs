@@ -246,6 +246,9 @@ pub fn evaluate_with(
     })
 }
 
+/// A ranking of one query (`qid`, `text`) as the document ids of the chunks found, best first.
+pub type DocRanker<'a> = dyn FnMut(&str, &str) -> Result<Vec<String>, BeirError> + 'a;
+
 /// Scores any ranking: `rank(qid, text)` gives the ids of the documents of the chunks it
 /// found, best first (repeats allowed: a document ranks where its best chunk ranks), from
 /// any retriever (a database store, another system). What [`evaluate_with`] measures, and
@@ -254,7 +257,7 @@ pub fn evaluate_ranked(
     ds: &BeirDataset,
     split: &str,
     opts: &EvalOptions,
-    rank: &mut dyn FnMut(&str, &str) -> Result<Vec<String>, BeirError>,
+    rank: &mut DocRanker,
 ) -> Result<EvalReport, BeirError> {
     let (mut ndcg, mut r10, mut r100, mut mrr) = (0.0, 0.0, 0.0, 0.0);
     let queries = &ds.queries[..opts.max_queries.unwrap_or(usize::MAX).min(ds.queries.len())];

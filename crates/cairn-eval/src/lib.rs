@@ -22,7 +22,7 @@ pub mod calibrate;
 pub mod metrics;
 
 pub use beir::{
-    evaluate, evaluate_ranked, evaluate_with, load_dataset, BeirDataset, BeirError, EvalOptions,
-    EvalReport, Ranker,
+    evaluate, evaluate_ranked, evaluate_with, load_dataset, BeirDataset, BeirError, DocRanker,
+    EvalOptions, EvalReport, Ranker,
 };
 pub use metrics::{mrr_at, ndcg_at, recall_at, Qrels};

@@ -51,7 +51,7 @@ if ! installed; then
   exit 1
 fi
 
-exec "$VENV/bin/python" - "$cmd" "$DIR" <<'PY'
+exec "$VENV/bin/python" -W ignore - "$cmd" "$DIR" <<'PY'
 import os, pwd, secrets, socket, subprocess, sys, time
 from pathlib import Path
 

@@ -56,6 +56,21 @@ use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::Row;
 
+/// When the HNSW index of a collection is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexBuild {
+    /// By the first dense query that finds the collection at `hnsw_min_chunks` or more without
+    /// an index (a one-time wait for that query; other queries meanwhile search exactly). Writes
+    /// stay plain `COPY`s; a batch large next to the collection drops the index, so the next
+    /// query rebuilds it rather than the graph being extended row by row.
+    OnFirstQuery,
+    /// By the `upsert` that brings the collection to `hnsw_min_chunks`, and again after a
+    /// batch large next to the collection; queries never write.
+    OnWrite,
+    /// Only by [`PgStore::build_index`]; writes keep an existing index up row by row.
+    Manual,
+}
+
 /// How a [`PgStore`] indexes, searches and connects.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -66,14 +81,15 @@ pub struct PgOptions {
     /// the filter drops some, so it needs a longer list (400 keeps recall@10 at 1.0 under a
     /// 10% filter on 10k clustered vectors, where 100 gives 0.80).
     pub ef_search_filtered: usize,
-    /// The HNSW index is built once the collection holds this many chunks (by the `upsert`
-    /// that reaches it); below, dense search is an exact scan and writes are plain `COPY`s.
-    /// 0: from the first write.
+    /// When the HNSW index is built ([`IndexBuild::OnFirstQuery`]).
+    pub index_build: IndexBuild,
+    /// The HNSW index is built once the collection holds this many chunks; below, dense
+    /// search is an exact scan. 0: from the first write or query.
     pub hnsw_min_chunks: usize,
-    /// An `upsert` of at least this fraction of the chunks already stored rebuilds the index
-    /// after its `COPY` instead of inserting into the graph row by row (a build costs a
-    /// fraction of incremental inserts per row; readers wait for that batch's commit). 0:
-    /// never.
+    /// An `upsert` of at least this fraction of the chunks already stored drops the index
+    /// and has it built anew (at once with `OnWrite`, by the next query with `OnFirstQuery`)
+    /// instead of inserting into the graph row by row: a build costs several times less per
+    /// row than incremental inserts. Readers wait for that batch's commit. 0: never.
     pub rebuild_fraction: f64,
     /// HNSW graph degree, used when a collection is created.
     pub hnsw_m: usize,
@@ -93,6 +109,7 @@ impl Default for PgOptions {
         PgOptions {
             ef_search: 100,
             ef_search_filtered: 400,
+            index_build: IndexBuild::OnFirstQuery,
             hnsw_min_chunks: 10_000,
             rebuild_fraction: 0.25,
             hnsw_m: 16,
@@ -124,6 +141,8 @@ struct Inner {
     iterative_scan: bool,
     /// The collection's HNSW parameters (`m`, `ef_construction`).
     hnsw: (i32, i32),
+    /// Set when this role cannot build the index (no further attempts).
+    cannot_index: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -298,6 +317,7 @@ impl PgStore {
                 vector_type,
                 iterative_scan,
                 hnsw,
+                cannot_index: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -374,6 +394,87 @@ impl PgStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, VectorStoreError> {
         self.inner.pool.get().await.map_err(|e| self.err().pool(e))
+    }
+
+    /// With [`IndexBuild::OnFirstQuery`]: builds the HNSW index when the collection has
+    /// reached `hnsw_min_chunks` without one. One session builds (the others search exactly
+    /// meanwhile); a role that may not create indexes, or a read-only replica, keeps exact
+    /// search.
+    async fn index_if_due(
+        &self,
+        client: &mut deadpool_postgres::Object,
+    ) -> Result<(), VectorStoreError> {
+        let inner = &self.inner;
+        if inner.options.index_build != IndexBuild::OnFirstQuery
+            || inner.info.dim > sql::HNSW_MAX_DIM
+            || inner
+                .cannot_index
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(());
+        }
+        let err = self.err();
+        let pg = |e| err.pg(e);
+        let row = client
+            .query_one(&inner.sql.index_state, &[&inner.sql.index_name])
+            .await
+            .map_err(pg)?;
+        let (has_index, chunks): (bool, i64) = (row.get(0), row.get(1));
+        if has_index || chunks < inner.options.hnsw_min_chunks as i64 {
+            return Ok(());
+        }
+        let tx = client.transaction().await.map_err(pg)?;
+        let got: bool = tx
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+                &[&format!("cairn: index {}", inner.sql.schema)],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        if !got {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        let built = async {
+            let row = tx
+                .query_one(&inner.sql.index_state, &[&inner.sql.index_name])
+                .await?;
+            if row.get::<_, bool>(0) {
+                return Ok(());
+            }
+            tx.batch_execute(&inner.sql.create_index(inner.hnsw.0, inner.hnsw.1))
+                .await?;
+            tx.batch_execute(&inner.sql.analyze()).await?;
+            tx.batch_execute(&inner.sql.analyzed_now()).await
+        }
+        .await;
+        match built {
+            Ok(()) => {
+                tx.commit().await.map_err(pg)?;
+                tracing::info!(
+                    store = %inner.name,
+                    chunks,
+                    seconds = t.elapsed().as_secs_f64(),
+                    "built the HNSW index"
+                );
+                Ok(())
+            }
+            Err(e)
+                if e.as_db_error()
+                    .is_some_and(|d| matches!(d.code().code(), "42501" | "25006")) =>
+            {
+                // Not allowed to build here: search stays exact; say so once.
+                if !inner
+                    .cannot_index
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(store = %inner.name, error = %e, "cannot build the HNSW index; dense search stays exact");
+                }
+                Ok(())
+            }
+            Err(e) => Err(err.pg(e)),
+        }
     }
 
     fn check_query_vector(&self, vector: &[f32]) -> Result<(), VectorStoreError> {
@@ -821,6 +922,7 @@ impl VectorStore for PgStore {
         let meta = tx.query_one(&lock, &[]).await.map_err(pg)?;
         let generation = meta.get::<_, i64>(0) + 1;
         let stored: i64 = meta.get(1);
+        let mut analyzed: i64 = meta.get(2);
         let doc_ids: Vec<&str> = docs.iter().map(|d| d.doc.id.as_str()).collect();
         let delete = tx
             .prepare_cached(&inner.sql.delete_chunks_of)
@@ -892,9 +994,17 @@ impl VectorStore for PgStore {
             && after >= inner.options.hnsw_min_chunks as i64
             && added > 0;
         let fraction = inner.options.rebuild_fraction;
-        let build = indexable
-            && (!has_index || (fraction > 0.0 && added as f64 >= fraction * before as f64));
-        if build && has_index {
+        let large = fraction > 0.0 && added as f64 >= fraction * before as f64;
+        let (build, drop) = match inner.options.index_build {
+            IndexBuild::OnWrite => {
+                let build = indexable && (!has_index || large);
+                (build, build && has_index)
+            }
+            IndexBuild::OnFirstQuery => (false, has_index && large),
+            IndexBuild::Manual => (false, false),
+        };
+        let has_index = has_index && !drop;
+        if drop {
             tx.batch_execute(&inner.sql.drop_index())
                 .await
                 .map_err(pg)?;
@@ -951,8 +1061,16 @@ impl VectorStore for PgStore {
                 "built the HNSW index"
             );
         }
+        // Fresh statistics once the collection has grown by a fifth (the planner weighs the
+        // index against a scan by them; autovacuum may come minutes later).
+        if (build || has_index) && after as f64 > 1.2 * analyzed as f64 {
+            tx.batch_execute(&inner.sql.analyze()).await.map_err(pg)?;
+            analyzed = after;
+        }
         let set = tx.prepare_cached(&inner.sql.set_meta).await.map_err(pg)?;
-        tx.execute(&set, &[&generation, &after]).await.map_err(pg)?;
+        tx.execute(&set, &[&generation, &after, &analyzed])
+            .await
+            .map_err(pg)?;
         tx.commit().await.map_err(pg)?;
         tracing::debug!(
             store,
@@ -994,6 +1112,8 @@ impl VectorStore for PgStore {
         let inner = &self.inner;
         let err = self.err();
         let pg = |e| err.pg(e);
+        let mut client = self.client().await?;
+        self.index_if_due(&mut client).await?;
         let mut params = Params::starting_at(3);
         let condition = sql::compile_filter(filter, "c.metadata", &inner.sql.schema, &mut params);
         let text = inner.sql.dense(&condition, with_vectors);
@@ -1004,14 +1124,16 @@ impl VectorStore for PgStore {
             inner.options.ef_search_filtered
         };
         let ef = base.max(k).clamp(1, sql::EF_SEARCH_MAX);
-        let mut settings = format!("SET LOCAL hnsw.ef_search = {ef}");
+        // Plans for this vector and k (pgvector costs the index by the limit).
+        let mut settings = format!(
+            "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL hnsw.ef_search = {ef}"
+        );
         if inner.iterative_scan && (!filter.is_empty() || k > ef) {
             settings.push_str("; SET LOCAL hnsw.iterative_scan = relaxed_order");
         }
         let qv = PgVector(vector);
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&qv, &limit];
         args.extend(params.values());
-        let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         tx.batch_execute(&settings).await.map_err(pg)?;
         let stmt = if filter.is_empty() {
@@ -1074,14 +1196,21 @@ impl VectorStore for PgStore {
         let limit = i64::try_from(k).unwrap_or(i64::MAX);
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&text, &limit];
         args.extend(params.values());
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        // A plan for this query's words: a generic plan would run the tsquery function once
+        // per row.
+        tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await
+            .map_err(pg)?;
         let rows = if filter.is_empty() {
-            let stmt = client.prepare_cached(&sql_text).await.map_err(pg)?;
-            client.query(&stmt, &args).await
+            let stmt = tx.prepare_cached(&sql_text).await.map_err(pg)?;
+            tx.query(&stmt, &args).await
         } else {
-            client.query(&sql_text, &args).await
+            tx.query(&sql_text, &args).await
         }
         .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
         rows.iter()
             .map(|row| {
                 let StoredChunk {

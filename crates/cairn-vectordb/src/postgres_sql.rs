@@ -265,6 +265,8 @@ CREATE TABLE {s}.meta (
     generation bigint NOT NULL DEFAULT 0,
     -- Kept with every write, so the index policy never counts rows.
     chunks bigint NOT NULL DEFAULT 0,
+    -- The chunk count at the last ANALYZE the store ran (the planner's HNSW costs follow it).
+    analyzed_chunks bigint NOT NULL DEFAULT 0,
     text_search text NOT NULL,
     hnsw_m integer NOT NULL,
     hnsw_ef_construction integer NOT NULL,
@@ -389,6 +391,8 @@ pub(crate) struct Statements {
     /// The qualified name of the HNSW index, for `to_regclass`.
     pub index_name: String,
     pub lock_meta: String,
+    /// `$1` the index name: whether it exists, and the chunk count.
+    pub index_state: String,
     pub set_meta: String,
     pub bump_generation: String,
     pub read_meta: String,
@@ -412,8 +416,13 @@ impl Statements {
             vector_schema: vector_schema.to_string(),
             cosine: format!("OPERATOR({vector_schema}.<=>)"),
             index_name: format!("{s}.chunks_embedding_hnsw"),
-            lock_meta: format!("SELECT generation, chunks FROM {s}.meta FOR UPDATE"),
-            set_meta: format!("UPDATE {s}.meta SET generation = $1, chunks = $2"),
+            index_state: format!("SELECT to_regclass($1) IS NOT NULL, chunks FROM {s}.meta"),
+            lock_meta: format!(
+                "SELECT generation, chunks, analyzed_chunks FROM {s}.meta FOR UPDATE"
+            ),
+            set_meta: format!(
+                "UPDATE {s}.meta SET generation = $1, chunks = $2, analyzed_chunks = $3"
+            ),
             bump_generation: format!(
                 "UPDATE {s}.meta SET generation = generation + 1, chunks = chunks - $1 \
                  RETURNING generation"
@@ -471,6 +480,14 @@ impl Statements {
              (embedding {}.vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})",
             self.schema, self.vector_schema
         )
+    }
+
+    pub(crate) fn analyze(&self) -> String {
+        format!("ANALYZE {}.chunks", self.schema)
+    }
+
+    pub(crate) fn analyzed_now(&self) -> String {
+        format!("UPDATE {}.meta SET analyzed_chunks = chunks", self.schema)
     }
 
     pub(crate) fn drop_index(&self) -> String {

@@ -16,7 +16,7 @@ use cairn_core::{
     FilterValue, Metadata, VectorStore, VectorStoreError,
 };
 use cairn_store::conformance::{self, Options};
-use cairn_vectordb::postgres::{PgOptions, PgStore};
+use cairn_vectordb::postgres::{IndexBuild, PgOptions, PgStore};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -125,8 +125,8 @@ async fn conforms(tag: &'static str, options: PgOptions) -> bool {
     indexed
 }
 
-/// As shipped: writes are plain COPYs and search exact until the collection reaches 10k
-/// chunks; the batch that reaches it builds the HNSW index, which the recall queries use.
+/// As shipped: writes are plain COPYs, search is exact below 10k chunks, and the first query
+/// of the 10k-chunk recall collection builds the HNSW index the recall queries then use.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_conforms() {
     assert!(
@@ -141,6 +141,7 @@ async fn postgres_conforms() {
 async fn postgres_conforms_through_an_index_kept_up_by_every_write() {
     let options = PgOptions {
         hnsw_min_chunks: 0,
+        index_build: IndexBuild::OnWrite,
         ..PgOptions::default()
     };
     assert!(conforms("confidx", options).await);
@@ -635,5 +636,79 @@ async fn filters_agree_with_filter_matches_on_awkward_values() {
         values.len(),
         t.elapsed().as_secs_f64() * 1e3 / filters.len() as f64
     );
+    made.drop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_is_built_when_the_policy_says() {
+    let three = |base: usize| -> Vec<DocumentUpsert> {
+        (0..3)
+            .map(|i| {
+                let id = format!("d{}", base + i);
+                let cid = format!("{id}#0");
+                doc(&id, Metadata::new(), vec![(cid.as_str(), axis(base + i))])
+            })
+            .collect()
+    };
+    // Manual: never by itself; build_index does.
+    let made = Made::with(PgOptions {
+        hnsw_min_chunks: 0,
+        index_build: IndexBuild::Manual,
+        ..PgOptions::default()
+    });
+    let s = made.fresh("manual", DIM).await;
+    s.upsert(three(0)).await.unwrap();
+    s.query(&axis(0), 2, &Filter::default(), false)
+        .await
+        .unwrap();
+    assert!(!s.has_index().await.unwrap());
+    s.build_index().await.unwrap();
+    assert!(s.has_index().await.unwrap());
+    s.upsert(three(3)).await.unwrap();
+    let hits = s
+        .query(&axis(4), 1, &Filter::default(), false)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].chunk.id, "d4#0");
+    made.drop_all().await;
+    // On the first query: not by writes, not below the threshold.
+    let made = Made::with(PgOptions {
+        hnsw_min_chunks: 6,
+        ..PgOptions::default()
+    });
+    let s = made.fresh("lazy", DIM).await;
+    s.upsert(three(0)).await.unwrap();
+    s.query(&axis(0), 2, &Filter::default(), false)
+        .await
+        .unwrap();
+    assert!(
+        !s.has_index().await.unwrap(),
+        "3 chunks, below the threshold"
+    );
+    s.upsert(three(3)).await.unwrap();
+    assert!(!s.has_index().await.unwrap(), "writes do not build it");
+    let hits = s
+        .query(&axis(5), 1, &Filter::default(), false)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].chunk.id, "d5#0");
+    assert!(
+        s.has_index().await.unwrap(),
+        "the first query at 6 chunks builds it"
+    );
+    // A batch as large as the collection drops it for the next query to rebuild.
+    s.upsert(three(6).into_iter().chain(three(9)).collect())
+        .await
+        .unwrap();
+    assert!(!s.has_index().await.unwrap());
+    let hits = s
+        .query(&axis(10), 1, &Filter::default(), false)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].chunk.id, "d10#0");
+    assert!(s.has_index().await.unwrap());
+    assert_eq!(s.count().await.unwrap(), 12);
+    s.delete_document("d10").await.unwrap();
+    assert_eq!(s.count().await.unwrap(), 11);
     made.drop_all().await;
 }

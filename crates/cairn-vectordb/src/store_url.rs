@@ -22,8 +22,15 @@ use std::path::PathBuf;
 pub enum StoreUrl {
     /// The embedded index in a folder.
     Embedded { dir: PathBuf },
-    /// Postgres: a libpq URL without cairn's `collection` parameter, and the collection.
-    Postgres { url: String, collection: String },
+    /// Postgres: a libpq URL without cairn's own parameters, the collection, and the search
+    /// settings given as `ef_search=N` (HNSW candidate list) and `exact_below=N` (chunks
+    /// below which dense search scans exactly instead of building the HNSW index).
+    Postgres {
+        url: String,
+        collection: String,
+        ef_search: Option<usize>,
+        exact_below: Option<usize>,
+    },
     /// A REST service: its base URL (`http://host:port`, with any query kept) and the
     /// collection (Chroma collection, Qdrant collection, Pinecone namespace, Weaviate class).
     Rest {
@@ -100,10 +107,22 @@ impl StoreUrl {
         };
         let scheme = scheme.to_ascii_lowercase();
         if scheme == "postgres" || scheme == "postgresql" {
-            let (url, collection) = split_collection(s);
+            let (url, mut ours) = split_params(s, &["collection", "ef_search", "exact_below"]);
+            let mut number = |key: &str| -> Result<Option<usize>, StoreUrlError> {
+                match ours.remove(key) {
+                    None => Ok(None),
+                    Some(v) => v
+                        .parse()
+                        .map(Some)
+                        .map_err(|_| err(format!("`{key}={v}`: {key} takes a whole number"))),
+                }
+            };
+            let (ef_search, exact_below) = (number("ef_search")?, number("exact_below")?);
             return Ok(StoreUrl::Postgres {
                 url,
-                collection: collection.unwrap_or_else(|| "cairn".into()),
+                collection: ours.remove("collection").unwrap_or_else(|| "cairn".into()),
+                ef_search,
+                exact_below,
             });
         }
         let (kind_name, tls) = match scheme.split_once('+') {
@@ -176,15 +195,29 @@ impl StoreUrl {
     ) -> Result<Box<dyn VectorStore>, VectorStoreError> {
         match self {
             StoreUrl::Embedded { dir } => open_embedded(dir.clone(), create.cloned()).await,
-            StoreUrl::Postgres { url, collection } => {
+            StoreUrl::Postgres {
+                url,
+                collection,
+                ef_search,
+                exact_below,
+            } => {
                 #[cfg(feature = "postgres")]
                 {
-                    let s = crate::postgres::PgStore::open(url, collection, create).await?;
+                    let mut o = crate::postgres::PgOptions::default();
+                    if let Some(ef) = ef_search {
+                        o.ef_search = *ef;
+                        o.ef_search_filtered = o.ef_search_filtered.max(*ef);
+                    }
+                    if let Some(n) = exact_below {
+                        o.hnsw_min_chunks = *n;
+                    }
+                    let s =
+                        crate::postgres::PgStore::open_with(url, collection, create, &o).await?;
                     Ok(Box::new(s))
                 }
                 #[cfg(not(feature = "postgres"))]
                 {
-                    let _ = (url, create);
+                    let _ = (url, create, ef_search, exact_below);
                     Err(disabled(&format!("postgres:{collection}"), "postgres"))
                 }
             }
@@ -260,17 +293,17 @@ async fn open_embedded(
     Ok(Box::new(store))
 }
 
-/// Splits cairn's `collection` query parameter off a Postgres URL.
-fn split_collection(url: &str) -> (String, Option<String>) {
+/// Splits cairn's own query parameters (`names`) off a Postgres URL.
+fn split_params(url: &str, names: &[&str]) -> (String, std::collections::HashMap<String, String>) {
+    let mut ours = std::collections::HashMap::new();
     let Some((head, query)) = url.split_once('?') else {
-        return (url.to_string(), None);
+        return (url.to_string(), ours);
     };
-    let mut collection = None;
     let kept: Vec<&str> = query
         .split('&')
         .filter(|kv| match kv.split_once('=') {
-            Some(("collection", v)) => {
-                collection = Some(v.to_string());
+            Some((k, v)) if names.contains(&k) => {
+                ours.insert(k.to_string(), v.to_string());
                 false
             }
             _ => !kv.is_empty(),
@@ -281,7 +314,7 @@ fn split_collection(url: &str) -> (String, Option<String>) {
     } else {
         format!("{head}?{}", kept.join("&"))
     };
-    (url, collection)
+    (url, ours)
 }
 
 /// `input` with the password of any `user:password@` and any `password=` value removed.
@@ -322,10 +355,22 @@ impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreUrl::Embedded { dir } => write!(f, "embedded:{}", dir.display()),
-            StoreUrl::Postgres { url, collection } => {
+            StoreUrl::Postgres {
+                url,
+                collection,
+                ef_search,
+                exact_below,
+            } => {
                 let r = redact(url);
                 let sep = if r.contains('?') { '&' } else { '?' };
-                write!(f, "{r}{sep}collection={collection}")
+                write!(f, "{r}{sep}collection={collection}")?;
+                if let Some(ef) = ef_search {
+                    write!(f, "&ef_search={ef}")?;
+                }
+                if let Some(n) = exact_below {
+                    write!(f, "&exact_below={n}")?;
+                }
+                Ok(())
             }
             StoreUrl::Rest {
                 kind,
@@ -379,7 +424,9 @@ mod tests {
             StoreUrl::parse("postgres://u:pw@h:5432/db?sslmode=require&collection=docs").unwrap(),
             StoreUrl::Postgres {
                 url: "postgres://u:pw@h:5432/db?sslmode=require".into(),
-                collection: "docs".into()
+                collection: "docs".into(),
+                ef_search: None,
+                exact_below: None,
             }
         );
         assert_eq!(
@@ -420,6 +467,7 @@ mod tests {
             ("chroma+ftp://h/x", "not a transport"),
             ("weaviate:///Docs", "needs a host"),
             ("embedded:", "needs a folder"),
+            ("postgres://h/db?ef_search=many", "takes a whole number"),
         ] {
             let e = StoreUrl::parse(input).unwrap_err();
             assert!(e.to_string().contains(needle), "{input}: {e}");
@@ -447,6 +495,7 @@ mod tests {
             "chroma://127.0.0.1:8000/docs",
             "qdrant+https://q.example/docs",
             "pinecone://idx.svc.io/ns",
+            "postgres://h/db?collection=c&ef_search=400&exact_below=100000",
         ] {
             let u = StoreUrl::parse(s).unwrap();
             assert_eq!(u.to_string(), s);

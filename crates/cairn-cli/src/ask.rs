@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use cairn_rag::{Answer, AnswerEvent, PromptStyle};
+use cairn_rag::{Answer, AnswerEvent, PromptStyle, RetrieverSource};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -39,6 +39,11 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         anyhow::bail!("the question is empty: pass the question to answer");
     }
     a.rag.check()?;
+    if g.store.is_some() && !a.among.is_empty() {
+        anyhow::bail!(
+            "--among routes among embedded index folders: leave out --store (or CAIRN_STORE)"
+        );
+    }
     let routed = crate::search::route_among(g, &a.among, a.route, a.model.as_deref(), &a.question)?;
     let collection = routed.as_ref().map(|r| r.1.clone());
     let g = routed.as_ref().map_or(g, |r| &r.0);
@@ -47,7 +52,14 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if let (Some(how), None) = (a.route, a.rag.mode) {
         search.mode = crate::search::routed(g, how, a.model.as_deref(), &a.question)?;
     }
-    let retriever = Arc::new(crate::search::retriever(g, search.mode)?);
+    let rt = crate::runtime()?;
+    let retriever: RetrieverSource = match &g.store {
+        Some(url) => {
+            let explicit = a.rag.mode.is_some() || a.route.is_some();
+            crate::store::retriever(g, url, &mut search.mode, explicit, &rt)?.into()
+        }
+        None => Arc::new(crate::search::retriever(g, search.mode)?).into(),
+    };
     let asker = a.rag.asker(
         g,
         retriever,
@@ -55,7 +67,6 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         search,
         a.model.as_deref(),
     )?;
-    let rt = crate::runtime()?;
     // A small model's answer is trimmed and attributed after it ends: print it then.
     let echo = !a.json && asker.style() == PromptStyle::Full;
     let answer = rt.block_on(async {

@@ -67,11 +67,6 @@ pub struct BeirArgs {
     /// Score only the first N judged queries (model-driven runs are slow on a CPU)
     #[arg(long, value_name = "N")]
     pub(crate) max_queries: Option<usize>,
-    /// Score retrieval from this store instead (postgres://…, chroma://…, a folder; see
-    /// `cairn index migrate --help`): it must already hold the corpus, e.g. copied with
-    /// `cairn index migrate`; nothing is ingested
-    #[arg(long, value_name = "STORE")]
-    pub(crate) store: Option<String>,
     /// Print the report as one JSON object
     #[arg(long)]
     pub(crate) json: bool,
@@ -183,7 +178,9 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
     let search = options(g, a.mode, None)?;
     crate::search::check_weights(&search)?;
     let idx = indexer(g, a.chunk_tokens, None, a.chunker)?;
-    if let Some(store) = &a.store {
+    // Only a --store on the command line: a store named by CAIRN_STORE or the config
+    // holds the team's documents, not the dataset.
+    if let (Some(store), true) = (&g.store, g.store_flag) {
         return crate::eval_store::run(g, &a, store, &ds, search, idx.embedder().clone());
     }
     let index_dir = if g.index_flag {

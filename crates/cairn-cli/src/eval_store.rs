@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub fn run(
     g: &Globals,
     a: &BeirArgs,
-    store: &str,
+    url: &StoreUrl,
     ds: &BeirDataset,
     search: SearchOptions,
     embedder: Arc<dyn Embedder>,
@@ -29,7 +29,6 @@ pub fn run(
              index only for now"
         );
     }
-    let url = StoreUrl::parse(store).context("--store")?;
     let rt = crate::runtime()?;
     let store = rt
         .block_on(url.open(None))

@@ -4,7 +4,7 @@ use crate::models::load_embedder;
 use crate::progress::Bar;
 use crate::Globals;
 use anyhow::{Context, Result};
-use cairn_core::Metadata;
+use cairn_core::{Metadata, VectorStore};
 use cairn_ingest::LoaderOptions;
 use cairn_rag::{Indexer, IngestOptions, IngestReport};
 use std::path::PathBuf;
@@ -115,16 +115,39 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         ..Default::default()
     };
     let bar = Bar::new(g.quiet || a.json);
-    let report = indexer
-        .ingest(&a.paths, &g.index, &opts, &bar)
-        .with_context(|| format!("ingesting into {}", g.index.display()))?;
-    bar.finish();
-    // Refresh the derived indexes now, so the first search does not pay for it.
-    cairn_store::Searcher::open(&g.index)?;
+    let (report, target) = match &g.store {
+        Some(url) => {
+            let rt = crate::runtime()?;
+            let info = indexer.collection_info(url.collection().unwrap_or_default());
+            let store = crate::store::open(url, Some(&info), &rt)?;
+            // Files are keyed relative to the current folder, as the embedded index keys
+            // them relative to the folder holding it.
+            let root = std::env::current_dir().context("reading the current folder")?;
+            let report = indexer
+                .ingest_store(&a.paths, store.as_ref(), &root, rt.handle(), &opts, &bar)
+                .with_context(|| format!("ingesting into {url}"))?;
+            bar.finish();
+            // Build what the first search would otherwise wait for (Postgres' HNSW index).
+            rt.block_on(store.finish_writes())
+                .with_context(|| format!("--store {url}"))?;
+            (report, url.to_string())
+        }
+        None => {
+            let report = indexer
+                .ingest(&a.paths, &g.index, &opts, &bar)
+                .with_context(|| format!("ingesting into {}", g.index.display()))?;
+            bar.finish();
+            // Refresh the derived indexes now, so the first search does not pay for it.
+            cairn_store::Searcher::open(&g.index)?;
+            (report, g.index.display().to_string())
+        }
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        v["index"] = target.into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_summary(&report, g);
+        print_summary(&report, &target);
     }
     Ok(if report.nothing_ingested() {
         ExitCode::from(1)
@@ -133,7 +156,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     })
 }
 
-fn print_summary(r: &IngestReport, g: &Globals) {
+fn print_summary(r: &IngestReport, target: &str) {
     println!(
         "{} files: {} added, {} updated, {} unchanged, {} removed, {} skipped; {} chunks embedded in {:.1}s ({})",
         r.files,
@@ -144,7 +167,7 @@ fn print_summary(r: &IngestReport, g: &Globals) {
         r.skipped.len(),
         r.chunks,
         r.elapsed.as_secs_f64(),
-        g.index.display()
+        target
     );
     if !r.skipped.is_empty() {
         println!("skipped:");

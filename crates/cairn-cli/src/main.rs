@@ -18,8 +18,9 @@ mod progress;
 mod rag_args;
 mod search;
 mod snippet;
+mod store;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 /// The runtime a command's model and pipeline calls run on (two workers: the CPU work of
@@ -46,6 +47,12 @@ struct Cli {
     /// Index folder [env: CAIRN_INDEX; config: index.path; default: ./.cairn]
     #[arg(long, global = true, env = "CAIRN_INDEX")]
     index: Option<PathBuf>,
+    /// A database store to use instead of the embedded index: postgres://…?collection=NAME,
+    /// chroma://HOST:PORT/NAME, qdrant://…, pinecone://…, weaviate://… (see `cairn index
+    /// migrate --help`); `ingest`, `search`, `ask` and `info` then work on it
+    /// [env: CAIRN_STORE; config: store.url]
+    #[arg(long, global = true, env = "CAIRN_STORE", value_name = "URL")]
+    store: Option<String>,
     /// Folder holding the embedding model's files, used instead of the cache and downloads
     #[arg(long, global = true, env = "CAIRN_MODEL_DIR")]
     model_dir: Option<PathBuf>,
@@ -106,6 +113,11 @@ pub struct Globals {
     /// True when `--index` was given on the command line (not the environment or config):
     /// `cairn chat` answers from an index only then (or with `[chat] index`).
     pub index_flag: bool,
+    /// The database store chosen by `--store`, `CAIRN_STORE` or `[store] url` (an embedded
+    /// folder given that way becomes `index` instead).
+    pub store: Option<cairn_vectordb::StoreUrl>,
+    /// True when `--store` was given on the command line (`eval beir` scores a store only then).
+    pub store_flag: bool,
     pub model_dir: Option<PathBuf>,
     pub quiet: bool,
     pub config: cairn::Config,
@@ -115,12 +127,13 @@ fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     quiet_on_broken_pipe();
     let matches = Cli::command().get_matches();
-    let index_flag = matches.value_source("index") == Some(clap::parser::ValueSource::CommandLine);
+    let on_line = |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let (index_flag, store_flag) = (on_line("index"), on_line("store"));
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    match run(cli, index_flag) {
+    match run(cli, index_flag, store_flag) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) && stdout_closed() => ExitCode::SUCCESS,
         Err(e) => {
@@ -174,9 +187,27 @@ fn stdout_closed() -> bool {
     n > 0 && p.revents & libc::POLLERR != 0
 }
 
-fn run(cli: Cli, index_flag: bool) -> Result<ExitCode> {
+fn run(cli: Cli, index_flag: bool, store_flag: bool) -> Result<ExitCode> {
     let config = cairn::Config::load(cli.config.as_deref())?;
-    let chosen = cli.index.or_else(|| config.index.path.clone());
+    let mut chosen = cli.index.or_else(|| config.index.path.clone());
+    let mut index_flag = index_flag;
+    let store = match (&cli.store, &config.store.url) {
+        (Some(u), _) => Some((u.as_str(), "--store (or CAIRN_STORE)")),
+        (None, Some(u)) => Some((u.as_str(), "config store.url")),
+        (None, None) => None,
+    };
+    let store = match store {
+        Some((u, from)) => match cairn_vectordb::StoreUrl::parse(u).context(from)? {
+            // A folder is the embedded index, whichever way it was named.
+            cairn_vectordb::StoreUrl::Embedded { dir } => {
+                chosen = Some(dir);
+                index_flag |= store_flag;
+                None
+            }
+            url => Some(url),
+        },
+        None => None,
+    };
     let index_chosen = chosen.is_some();
     let index = chosen.unwrap_or_else(|| PathBuf::from(".cairn"));
     let model_dir = cli.model_dir.or_else(|| config.models.dir.clone());
@@ -184,6 +215,8 @@ fn run(cli: Cli, index_flag: bool) -> Result<ExitCode> {
         index,
         index_chosen,
         index_flag,
+        store_flag: store_flag && store.is_some(),
+        store,
         model_dir,
         quiet: cli.quiet,
         config,
@@ -197,6 +230,9 @@ fn run(cli: Cli, index_flag: bool) -> Result<ExitCode> {
         Command::Chat(a) => chat::run(&g, a),
         Command::Cost(a) => cost::run(&g, a),
         Command::Index(c) => index_cmd::run(&g, c),
+        Command::Info { json } if g.store.is_some() => {
+            store::info(g.store.as_ref().expect("checked"), json)
+        }
         Command::Info { json } => {
             let i = cairn_store::Index::open(&g.index)?.info()?;
             if json {

@@ -297,18 +297,39 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     if a.route.is_none() {
         check_weights(&opts)?;
     }
+    if g.store.is_some() && !a.among.is_empty() {
+        anyhow::bail!(
+            "--among routes among embedded index folders: leave out --store (or CAIRN_STORE)"
+        );
+    }
     let picked = route_among(g, &a.among, a.route, a.model.as_deref(), &a.query)?;
     let g = picked.as_ref().map_or(g, |r| &r.0);
     if let (Some(how), None) = (a.route, a.mode) {
         opts.mode = routed(g, how, a.model.as_deref(), &a.query)?;
     }
     check_weights(&opts)?;
-    let r = retriever(g, opts.mode)?;
-    let hits = if a.expand == ExpandChoice::None {
-        r.search(&a.query, &opts)?
-    } else {
-        let plans = plans(g, a.model.as_deref(), a.expand, &a.query)?;
-        r.hits(cairn_rag::transform::rank_plans(&r, &plans, &opts)?)?
+    let hits = match &g.store {
+        Some(url) => {
+            let rt = crate::runtime()?;
+            let explicit = a.mode.is_some() || a.route.is_some();
+            let r = crate::store::retriever(g, url, &mut opts.mode, explicit, &rt)?;
+            let found = if a.expand == ExpandChoice::None {
+                rt.block_on(r.search(&a.query, &opts))
+            } else {
+                let plans = plans(g, a.model.as_deref(), a.expand, &a.query)?;
+                rt.block_on(r.search_plans(&plans, &opts))
+            };
+            found.with_context(|| format!("searching {url}"))?
+        }
+        None => {
+            let r = retriever(g, opts.mode)?;
+            if a.expand == ExpandChoice::None {
+                r.search(&a.query, &opts)?
+            } else {
+                let plans = plans(g, a.model.as_deref(), a.expand, &a.query)?;
+                r.hits(cairn_rag::transform::rank_plans(&r, &plans, &opts)?)?
+            }
+        }
     };
     if a.json {
         println!(

@@ -296,6 +296,13 @@ pub trait VectorStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DocumentUpsert>, VectorStoreError>;
+
+    /// Called once a bulk write (an ingest, a migration) is done: builds now what the first
+    /// query would otherwise build (Postgres' HNSW index), so that query does not wait. Does
+    /// nothing by default.
+    async fn finish_writes(&self) -> Result<(), VectorStoreError> {
+        Ok(())
+    }
 }
 
 macro_rules! forward_store {
@@ -350,6 +357,9 @@ macro_rules! forward_store {
                 limit: usize,
             ) -> Result<Vec<DocumentUpsert>, VectorStoreError> {
                 (**self).scan(after, limit).await
+            }
+            async fn finish_writes(&self) -> Result<(), VectorStoreError> {
+                (**self).finish_writes().await
             }
         }
     };

@@ -20,6 +20,8 @@ use crate::rerank::Reranker;
 use crate::search::{Retriever, Scored, SearchError, SearchMode, SearchOptions};
 use crate::select::{mmr_order, reorder_head};
 use crate::shared::SharedRetriever;
+use crate::store_retriever::StoreRetriever;
+use crate::store_search::StoreSearchError;
 use crate::transform::{Expand, QueryPlan};
 use crate::verify::Judge;
 
@@ -32,6 +34,8 @@ pub const MMR_DEPTH: usize = 50;
 pub enum AskError {
     #[error(transparent)]
     Search(#[from] SearchError),
+    #[error(transparent)]
+    Store(#[from] StoreSearchError),
     #[error(transparent)]
     Model(Box<LlmError>),
     /// A query transform (`expand`) or the follow-up rewrite failed.
@@ -61,6 +65,7 @@ impl Classify for AskError {
     fn class(&self) -> ErrorClass {
         match self {
             AskError::Search(e) => e.class(),
+            AskError::Store(e) => e.class(),
             AskError::Model(e) | AskError::Transform { source: e, .. } => e.class(),
             AskError::Rerank { class, .. } => *class,
             AskError::InvalidParameter { .. } => ErrorClass::InvalidInput,
@@ -77,20 +82,41 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> AskError {
 
 type Count = Arc<dyn Fn(&str) -> usize + Send + Sync>;
 
-/// What an [`Asker`] retrieves from: one snapshot, or a [`SharedRetriever`] that moves to new
-/// generations as a writer commits (each question runs on one generation throughout).
+/// What an [`Asker`] retrieves from: one snapshot, a [`SharedRetriever`] that moves to new
+/// generations as a writer commits (each question runs on one generation throughout), or a
+/// database store ([`StoreRetriever`]).
 #[derive(Clone)]
 pub enum RetrieverSource {
     Fixed(Arc<Retriever>),
     Shared(Arc<SharedRetriever>),
+    Store(Arc<StoreRetriever>),
 }
 
 impl RetrieverSource {
-    fn current(&self) -> Result<Arc<Retriever>, SearchError> {
+    /// The embedded index's snapshot; a store has none (what needs one says so).
+    fn current(&self) -> Result<Arc<Retriever>, AskError> {
         match self {
             RetrieverSource::Fixed(r) => Ok(r.clone()),
-            RetrieverSource::Shared(s) => s.current(),
+            RetrieverSource::Shared(s) => Ok(s.current()?),
+            RetrieverSource::Store(s) => Err(invalid(
+                "retriever",
+                format!(
+                    "{} is a database store; ranking by index position needs the embedded index",
+                    s.store().name()
+                ),
+            )),
         }
+    }
+}
+
+impl From<Arc<StoreRetriever>> for RetrieverSource {
+    fn from(r: Arc<StoreRetriever>) -> Self {
+        RetrieverSource::Store(r)
+    }
+}
+impl From<StoreRetriever> for RetrieverSource {
+    fn from(r: StoreRetriever) -> Self {
+        RetrieverSource::Store(Arc::new(r))
     }
 }
 
@@ -255,8 +281,8 @@ impl Asker {
     pub fn style(&self) -> PromptStyle {
         self.opts.style
     }
-    /// The snapshot the next question would run on.
-    pub fn retriever(&self) -> Result<Arc<Retriever>, SearchError> {
+    /// The snapshot the next question would run on (an error over a database store).
+    pub fn retriever(&self) -> Result<Arc<Retriever>, AskError> {
         self.retriever.current()
     }
     /// Moves a shared retriever to the generation on disk now when another process has
@@ -264,7 +290,7 @@ impl Asker {
     pub fn refresh(&self) -> Result<Option<u64>, SearchError> {
         match &self.retriever {
             RetrieverSource::Shared(s) => Ok(s.refresh()?.then(|| s.generation())),
-            RetrieverSource::Fixed(_) => Ok(None),
+            RetrieverSource::Fixed(_) | RetrieverSource::Store(_) => Ok(None),
         }
     }
 
@@ -291,6 +317,16 @@ impl Asker {
         }
         if !o.min_relevance.is_finite() {
             return Err(invalid("min_relevance", "must be a finite number"));
+        }
+        if let (true, RetrieverSource::Store(s)) = (o.parent_sections, &self.retriever) {
+            return Err(invalid(
+                "parent_sections",
+                format!(
+                    "{} is a database store, which cannot read a whole section back; \
+                     use the embedded index or leave parent sections off",
+                    s.store().name()
+                ),
+            ));
         }
         if self.reranker.is_some() && self.rerank_depth == 0 {
             return Err(invalid("rerank_depth", "must be at least 1"));
@@ -432,16 +468,22 @@ impl Asker {
             if query != question {
                 yield AnswerEvent::Rewritten { query: query.clone() };
             }
-            // One generation serves the whole question.
-            let r = self.retriever.current()?;
             let plans = self.plans(&query).await?;
-            let (scored, qv) =
-                Self::ranked(r.clone(), &query, plans, self.opts.retrieval()).await?;
-            let (rr, opts) = (r.clone(), self.opts.clone());
-            let mut cands = blocking(move || {
-                Ok(candidates_from(&rr, &scored, qv.as_deref(), &opts)?)
-            })
-            .await?;
+            let (mut cands, r) = match &self.retriever {
+                RetrieverSource::Store(s) => (s.candidates(&query, &plans, &self.opts).await?, None),
+                _ => {
+                    // One generation serves the whole question.
+                    let r = self.retriever.current()?;
+                    let (scored, qv) =
+                        Self::ranked(r.clone(), &query, plans, self.opts.retrieval()).await?;
+                    let (rr, opts) = (r.clone(), self.opts.clone());
+                    let c = blocking(move || {
+                        Ok(candidates_from(&rr, &scored, qv.as_deref(), &opts)?)
+                    })
+                    .await?;
+                    (c, Some(r))
+                }
+            };
             if cands.relevant {
                 let depth = cands.passages.len().min(self.rerank_depth);
                 let texts: Vec<&str> =
@@ -451,7 +493,7 @@ impl Asker {
                 }
             }
             let count = self.count.clone();
-            let prepared = finish(&cands, &query, &self.opts, &*count, Some(&r));
+            let prepared = finish(&cands, &query, &self.opts, &*count, r.as_deref());
             yield AnswerEvent::Sources { sources: prepared.sources.clone() };
             let mut answer = Answer {
                 question: question.to_string(),

@@ -9,7 +9,11 @@
 //! JSONL records by bare `_id`); a file re-read from such an index replaces its old-style
 //! documents in the same batch (counted as updated).
 
-use cairn_core::{Classify, Document, EmbedError, Embedder, ErrorClass, Metadata};
+use crate::sink::{Sink, StoreSink};
+use cairn_core::{
+    Classify, CollectionInfo, Document, EmbedError, Embedder, ErrorClass, Metadata, VectorStore,
+    VectorStoreError,
+};
 use cairn_ingest::ids::{belongs_to, path_of};
 use cairn_ingest::{
     load_file_as, walk_with, Chunker, FileKey, LoadError, LoaderOptions, WalkEntry, WalkOptions,
@@ -106,6 +110,9 @@ impl IngestProgress for NoProgress {}
 pub enum IngestError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Writing to a database store ([`Indexer::ingest_store`]).
+    #[error(transparent)]
+    VectorStore(#[from] VectorStoreError),
     #[error("embedding failed: {0}")]
     Embed(#[from] EmbedError),
 }
@@ -114,6 +121,7 @@ impl Classify for IngestError {
     fn class(&self) -> ErrorClass {
         match self {
             IngestError::Store(e) => e.class(),
+            IngestError::VectorStore(e) => e.class(),
             IngestError::Embed(e) => e.class(),
         }
     }
@@ -180,6 +188,8 @@ impl Indexer {
         hex::encode(h.finalize())
     }
 
+    /// Ingests `paths` into the embedded index in `index_dir` (created on first use), each
+    /// batch one transaction.
     pub fn ingest<P: AsRef<Path>>(
         &self,
         paths: &[P],
@@ -187,15 +197,72 @@ impl Indexer {
         opts: &IngestOptions,
         progress: &dyn IngestProgress,
     ) -> Result<IngestReport, IngestError> {
-        let started = Instant::now();
-        let mut report = IngestReport::default();
         let mut index =
             Index::open_for_write(index_dir, self.embedder.model_id(), self.embedder.dim())?;
-        let mut hashes = index.doc_hashes()?;
-        let by_origin = index.docs_by_origin()?;
         let index_abs =
             std::fs::canonicalize(index_dir).unwrap_or_else(|_| index_dir.to_path_buf());
         let root = index_root(&index_abs);
+        self.ingest_into(paths, &mut index, &root, Some(&index_abs), opts, progress)
+    }
+
+    /// The collection a store opened for this indexer's writes must have (pass it to the
+    /// store's `open`, which creates it or refuses one built with another model).
+    pub fn collection_info(&self, name: &str) -> CollectionInfo {
+        CollectionInfo {
+            name: name.to_string(),
+            model: self.embedder.model_id().to_string(),
+            dim: self.embedder.dim(),
+        }
+    }
+
+    /// Ingests `paths` into any [`VectorStore`], each batch one `upsert` (one transaction on
+    /// stores that have them), so a kill leaves the committed batches and a rerun skips them
+    /// by content hash. Files are keyed relative to `root` (the embedded index uses the
+    /// folder holding it). Synchronous: the store's calls run on `runtime`, so call it from
+    /// outside async code (or from `spawn_blocking`).
+    pub fn ingest_store<P: AsRef<Path>>(
+        &self,
+        paths: &[P],
+        store: &dyn VectorStore,
+        root: &Path,
+        runtime: &tokio::runtime::Handle,
+        opts: &IngestOptions,
+        progress: &dyn IngestProgress,
+    ) -> Result<IngestReport, IngestError> {
+        let info = runtime.block_on(store.info())?;
+        if info.model != self.embedder.model_id() || info.dim != self.embedder.dim() {
+            return Err(VectorStoreError::invalid(
+                store.name(),
+                format!(
+                    "it holds {}-dimensional vectors of {}, not {}-dimensional vectors of {}; \
+                     use another collection or the model it was built with",
+                    info.dim,
+                    info.model,
+                    self.embedder.dim(),
+                    self.embedder.model_id()
+                ),
+            )
+            .into());
+        }
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        let mut sink = StoreSink { store, runtime };
+        self.ingest_into(paths, &mut sink, &root, None, opts, progress)
+    }
+
+    fn ingest_into<P: AsRef<Path>>(
+        &self,
+        paths: &[P],
+        index: &mut dyn Sink,
+        root: &Path,
+        skip_dir: Option<&Path>,
+        opts: &IngestOptions,
+        progress: &dyn IngestProgress,
+    ) -> Result<IngestReport, IngestError> {
+        let started = Instant::now();
+        let mut report = IngestReport::default();
+        let mut hashes = index.hashes()?;
+        let by_origin = index.by_origin()?;
+        let root = root.to_path_buf();
         let skip = |s: Skipped, report: &mut IngestReport| {
             progress.skipped(&s);
             report.skipped.push(s);
@@ -231,7 +298,7 @@ impl Indexer {
                     continue;
                 }
             };
-            if canonical.starts_with(&index_abs) {
+            if skip_dir.is_some_and(|d| canonical.starts_with(d)) {
                 continue;
             }
             let key = FileKey::new(&root, &canonical);
@@ -303,7 +370,7 @@ impl Indexer {
                         });
                         if pending_bytes >= batch_bytes {
                             self.flush(
-                                &mut index,
+                                index,
                                 &mut pending,
                                 &mut deletes,
                                 &mut report,
@@ -318,7 +385,7 @@ impl Indexer {
             }
         }
         self.flush(
-            &mut index,
+            index,
             &mut pending,
             &mut deletes,
             &mut report,
@@ -329,7 +396,7 @@ impl Indexer {
 
         if opts.prune {
             let mut delete = Vec::new();
-            for (origin, ids) in index.docs_by_origin()? {
+            for (origin, ids) in index.by_origin()? {
                 // Old indexes stored absolute paths unescaped; try the origin both ways.
                 let gone = !Path::new(&origin).exists() && !path_of(&root, &origin).exists();
                 let seen = seen_by_origin.get(&origin);
@@ -341,7 +408,7 @@ impl Indexer {
             }
             if !delete.is_empty() {
                 report.removed = delete.len();
-                index.write_batch(&[], &delete)?;
+                index.write(Vec::new(), &delete)?;
             }
         }
         report.generation = index.generation()?;
@@ -353,7 +420,7 @@ impl Indexer {
     #[allow(clippy::too_many_arguments)]
     fn flush(
         &self,
-        index: &mut Index,
+        index: &mut dyn Sink,
         pending: &mut Vec<Pending>,
         deletes: &mut Vec<String>,
         report: &mut IngestReport,
@@ -414,7 +481,7 @@ impl Indexer {
             });
         }
         let deletes = std::mem::take(deletes);
-        index.write_batch(&writes, &deletes)?;
+        index.write(writes, &deletes)?;
         report.chunks += n_chunks;
         progress.documents_done(n_docs);
         Ok(())

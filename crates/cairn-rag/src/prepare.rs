@@ -106,16 +106,10 @@ pub fn candidates_from(
     opts: &AskOptions,
 ) -> Result<Candidates, SearchError> {
     let vectors = retriever.searcher.vectors();
-    let mut best_relevance: Option<f32> = None;
     let mut passages = Vec::new();
     let mut vecs: Vec<&[f32]> = Vec::new();
     for (i, s) in scored.iter().enumerate() {
         let (chunk, doc) = retriever.searcher.chunk(s.pos)?;
-        let v = vectors.get(s.pos);
-        if let Some(q) = qv {
-            let c: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
-            best_relevance = Some(best_relevance.map_or(c, |b: f32| b.max(c)));
-        }
         passages.push(Passage::from_chunk(
             &chunk,
             &doc.source,
@@ -123,22 +117,39 @@ pub fn candidates_from(
             i + 1,
             s.score,
         ));
-        vecs.push(v);
+        vecs.push(vectors.get(s.pos));
     }
+    Ok(candidates_of(passages, &vecs, qv, opts))
+}
+
+/// Ranked passages with their chunks' vectors (`vecs[i]` is `passages[i]`'s): relevance
+/// measured against the question's vector `qv`, near-duplicates dropped. Shared by the
+/// embedded path and [`crate::StoreRetriever`].
+pub(crate) fn candidates_of(
+    passages: Vec<Passage>,
+    vecs: &[&[f32]],
+    qv: Option<&[f32]>,
+    opts: &AskOptions,
+) -> Candidates {
+    let best_relevance = qv.and_then(|q| {
+        vecs.iter()
+            .map(|v| q.iter().zip(v.iter()).map(|(a, b)| a * b).sum::<f32>())
+            .reduce(f32::max)
+    });
     let relevant = match (opts.search.mode, best_relevance) {
         (SearchMode::Bm25, _) => !passages.is_empty(),
         (_, Some(b)) => b >= opts.min_relevance,
         (_, None) => false,
     };
     let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
-    let keep = dedup(&texts, &vecs, opts.duplicate_cosine);
-    Ok(Candidates {
+    let keep = dedup(&texts, vecs, opts.duplicate_cosine);
+    Candidates {
         passages: keep.iter().map(|&i| passages[i].clone()).collect(),
         vectors: keep.iter().map(|&i| vecs[i].to_vec()).collect(),
         query_vector: qv.map(<[f32]>::to_vec),
         relevant,
         best_relevance,
-    })
+    }
 }
 
 /// Retrieves `opts.candidates` chunks for the question and drops near-duplicates (no query

@@ -206,6 +206,7 @@ pub async fn copy(
             break;
         }
     }
+    to.finish_writes().await.map_err(MigrateError::Target)?;
     report.seconds = t.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -898,6 +898,11 @@ fn parse_metadata(store: &str, s: &str) -> Result<Metadata, VectorStoreError> {
 
 #[async_trait::async_trait]
 impl VectorStore for PgStore {
+    async fn finish_writes(&self) -> Result<(), VectorStoreError> {
+        let mut client = self.client().await?;
+        self.index_if_due(&mut client).await
+    }
+
     fn name(&self) -> String {
         self.inner.name.clone()
     }

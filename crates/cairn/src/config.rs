@@ -27,7 +27,7 @@ impl cairn_core::Classify for ConfigError {
     }
 }
 
-const SECTIONS: &str = "[index] path; [chunking] max_tokens, overlap, strategy, \
+const SECTIONS: &str = "[index] path; [store] url; [chunking] max_tokens, overlap, strategy, \
 breakpoint_percentile; [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir; \
 [chat] index; [llm] model, fallbacks, max_retries, *_timeout_secs, requests_per_minute, \
 tokens_per_minute, cache, cache_dir, ledger, context_window, base_urls; \
@@ -38,6 +38,8 @@ tokens_per_minute, cache, cache_dir, ledger, context_window, base_urls; \
 pub struct Config {
     #[serde(default)]
     pub index: IndexConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
     #[serde(default)]
     pub chunking: ChunkingConfig,
     #[serde(default)]
@@ -86,6 +88,14 @@ pub struct LlmConfig {
 #[serde(deny_unknown_fields)]
 pub struct IndexConfig {
     pub path: Option<PathBuf>,
+}
+
+/// `[store]`: a database store (`postgres://…`, `chroma://…`, `qdrant://…`) that `ingest`,
+/// `search` and `ask` use instead of the embedded index.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

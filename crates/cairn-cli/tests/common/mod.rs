@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 
 pub fn cairn() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    c.env_remove("CAIRN_INDEX").env_remove("CAIRN_CONFIG");
+    c.env_remove("CAIRN_INDEX")
+        .env_remove("CAIRN_CONFIG")
+        .env_remove("CAIRN_STORE");
     c
 }
 

@@ -28,7 +28,9 @@ pub enum EvalCommand {
     cache folder (~/.cache/cairn/eval/<dataset>-<hash of the dataset's path, the model and the \
     chunking>; CAIRN_CACHE_DIR moves it), and later runs with the same settings reuse it. It \
     never goes into the default index (.cairn, CAIRN_INDEX or [index] path in cairn.toml); \
-    --index DIR on the command line picks the folder instead."
+    --index DIR on the command line picks the folder instead; --store URL on the command line \
+    (not CAIRN_STORE or the config) ingests it into that database store and scores retrieval \
+    there (documents already copied there by `cairn index migrate` are not embedded again)."
 )]
 pub struct BeirArgs {
     /// The dataset folder
@@ -145,13 +147,18 @@ fn dataset_index(g: &Globals, a: &BeirArgs, model: &str) -> Result<PathBuf> {
             }
         })
         .collect();
+    Ok(eval_cache_root()?.join(format!("{name}-{hash}")))
+}
+
+/// The folder holding the evaluation indexes (`<cache>/eval`).
+pub fn eval_cache_root() -> Result<PathBuf> {
     let base = std::env::var_os("CAIRN_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| dirs::cache_dir().map(|d| d.join("cairn")))
         .context(
             "no cache folder for the evaluation index: set CAIRN_CACHE_DIR or pass --index DIR",
         )?;
-    Ok(base.join("eval").join(format!("{name}-{hash}")))
+    Ok(base.join("eval"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -181,7 +188,7 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
     // Only a --store on the command line: a store named by CAIRN_STORE or the config
     // holds the team's documents, not the dataset.
     if let (Some(store), true) = (&g.store, g.store_flag) {
-        return crate::eval_store::run(g, &a, store, &ds, search, idx.embedder().clone());
+        return crate::eval_store::run(g, &a, store, &ds, search, &idx);
     }
     let index_dir = if g.index_flag {
         g.index.clone()

@@ -1,16 +1,17 @@
-//! `cairn eval beir --store URL`: retrieval quality measured through a database store
-//! (`cairn_rag::search_store`, the embedded index's fusion), on the same metrics as the
+//! `cairn eval beir --store URL`: the dataset ingested into a database store
+//! (`Indexer::ingest_store`; documents already there by content hash, e.g. copied by
+//! `cairn index migrate`, are skipped) and retrieval quality measured through it
+//! (`cairn_rag::search_store`, the embedded index's fusion) on the same metrics as the
 //! embedded path (`cairn_eval::evaluate_ranked`).
 
 use crate::eval::{BeirArgs, EvalRerank};
 use crate::Globals;
 use anyhow::{Context, Result};
-use cairn_core::Embedder;
+use cairn_core::VectorStore;
 use cairn_eval::{BeirDataset, BeirError, EvalOptions};
-use cairn_rag::{search_store, SearchMode, SearchOptions};
+use cairn_rag::{search_store, Indexer, IngestOptions, SearchMode, SearchOptions};
 use cairn_vectordb::StoreUrl;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 pub fn run(
     g: &Globals,
@@ -18,8 +19,9 @@ pub fn run(
     url: &StoreUrl,
     ds: &BeirDataset,
     search: SearchOptions,
-    embedder: Arc<dyn Embedder>,
+    idx: &Indexer,
 ) -> Result<ExitCode> {
+    let embedder = idx.embedder().clone();
     if a.rerank != EvalRerank::None
         || a.mmr.is_some()
         || a.expand != crate::search::ExpandChoice::None
@@ -30,20 +32,28 @@ pub fn run(
         );
     }
     let rt = crate::runtime()?;
-    let store = rt
-        .block_on(url.open(None))
+    let info = idx.collection_info(url.collection().unwrap_or_default());
+    let store = crate::store::open(url, Some(&info), &rt)?;
+    // Keyed as the embedded evaluation index keys the corpus (relative to the folder holding
+    // the evaluation indexes), so a store migrated from one already holds every document.
+    let root = crate::eval::eval_cache_root()?;
+    let bar = crate::progress::Bar::new(g.quiet || a.json);
+    let ingested = idx
+        .ingest_store(
+            &[&ds.corpus],
+            store.as_ref(),
+            &root,
+            rt.handle(),
+            &IngestOptions::default(),
+            &bar,
+        )
+        .with_context(|| format!("ingesting {} into {url}", ds.corpus.display()))?;
+    bar.finish();
+    rt.block_on(store.finish_writes())
         .with_context(|| format!("--store {url}"))?;
-    let info = rt
-        .block_on(store.info())
-        .with_context(|| format!("--store {url}"))?;
-    if info.model != embedder.model_id() {
-        anyhow::bail!(
-            "--store {url} holds {} vectors, but queries would be embedded with {}; \
-             use the model it was built with",
-            info.model,
-            embedder.model_id()
-        );
-    }
+    let embedded = ingested.added + ingested.updated;
+    let docs_per_s =
+        (embedded > 0).then(|| embedded as f64 / ingested.elapsed.as_secs_f64());
     let chunks = rt.block_on(store.count())?;
     let mode = search.mode;
     let opts = EvalOptions {
@@ -84,7 +94,8 @@ pub fn run(
         let mut v = serde_json::to_value(&r)?;
         v["store"] = url.to_string().into();
         v["chunks"] = chunks.into();
-        v["documents_embedded"] = 0.into();
+        v["documents_embedded"] = embedded.into();
+        v["ingest_docs_per_s"] = docs_per_s.into();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
@@ -95,6 +106,16 @@ pub fn run(
         println!("  Recall@10   {:.4}", r.recall_10);
         println!("  Recall@100  {:.4}", r.recall_100);
         println!("  MRR@10      {:.4}", r.mrr_10);
+        match docs_per_s {
+            Some(d) => println!(
+                "  ingest      {d:.1} docs/s ({embedded} documents, {:.1}s)",
+                ingested.elapsed.as_secs_f64()
+            ),
+            None => println!(
+                "  ingest      the store held the dataset ({} documents unchanged)",
+                ingested.unchanged
+            ),
+        }
         println!("  query p50   {:.2} ms", r.query_latency_ms_p50);
         println!("  query p95   {:.2} ms", r.query_latency_ms_p95);
     }

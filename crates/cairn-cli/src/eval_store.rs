@@ -52,8 +52,7 @@ pub fn run(
     rt.block_on(store.finish_writes())
         .with_context(|| format!("--store {url}"))?;
     let embedded = ingested.added + ingested.updated;
-    let docs_per_s =
-        (embedded > 0).then(|| embedded as f64 / ingested.elapsed.as_secs_f64());
+    let docs_per_s = (embedded > 0).then(|| embedded as f64 / ingested.elapsed.as_secs_f64());
     let chunks = rt.block_on(store.count())?;
     let mode = search.mode;
     let opts = EvalOptions {

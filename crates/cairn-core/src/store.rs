@@ -87,8 +87,8 @@ pub struct StoredChunk {
 pub struct StoreHit {
     /// Dense queries: the cosine similarity of the query and the chunk's vector, in
     /// `[-1, 1]` (1 = same direction). Adapters over a distance (pgvector's `<=>`, Chroma's
-    /// cosine space) report `1 - distance`. Lexical queries: a relevance score `>= 0` (BM25,
-    /// `ts_rank`), comparable within one query only.
+    /// cosine space) report `1 - distance`. Lexical queries: a relevance score `>= 0` (BM25;
+    /// on Postgres over its own lexemes), comparable within one query only.
     pub score: f32,
     pub chunk: Chunk,
     pub source: String,

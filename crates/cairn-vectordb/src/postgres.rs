@@ -23,7 +23,7 @@
 //! filtered ones (and k above pgvector's ef limit) use pgvector 0.8's iterative scan in relaxed
 //! order and are re-sorted. When an approximate scan returns fewer than k rows the query runs
 //! again exactly, so fewer hits always mean fewer matching chunks. Lexical queries use
-//! Postgres full text (`ts_rank_cd`, any of the words), so hybrid search can run in the
+//! Postgres full text (any of the words, ranked by BM25 over the `tsvector` lexemes), so hybrid search can run in the
 //! database. Filters compile to SQL with bind parameters and the exact semantics of
 //! [`Filter::matches`].
 //!
@@ -143,6 +143,16 @@ struct Inner {
     hnsw: (i32, i32),
     /// Set when this role cannot build the index (no further attempts).
     cannot_index: std::sync::atomic::AtomicBool,
+    /// BM25's collection statistics (chunks, mean chunk length in lexemes) and the generation
+    /// they were measured at: measured again once another write has landed.
+    lexical_stats: std::sync::Mutex<Option<LexicalStats>>,
+}
+
+#[derive(Clone, Copy)]
+struct LexicalStats {
+    generation: i64,
+    chunks: f64,
+    mean_len: f64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -318,6 +328,7 @@ impl PgStore {
                 iterative_scan,
                 hnsw,
                 cannot_index: std::sync::atomic::AtomicBool::new(false),
+                lexical_stats: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -390,6 +401,36 @@ impl PgStore {
             store: &self.inner.name,
             endpoint: &self.inner.endpoint,
         }
+    }
+
+    /// The collection's chunk count and mean chunk length for BM25, measured once per
+    /// generation (a scan of the lexeme lists; later queries at that generation reuse it).
+    async fn lexical_stats(
+        &self,
+        client: &deadpool_postgres::Object,
+    ) -> Result<LexicalStats, VectorStoreError> {
+        let inner = &self.inner;
+        let pg = |e| self.err().pg(e);
+        let generation: i64 = client
+            .query_one(&inner.sql.generation, &[])
+            .await
+            .map_err(pg)?
+            .get(0);
+        let cached = *inner.lexical_stats.lock().expect("lexical stats lock");
+        if let Some(s) = cached.filter(|s| s.generation == generation) {
+            return Ok(s);
+        }
+        let row = client
+            .query_one(&inner.sql.lexical_stats(), &[])
+            .await
+            .map_err(pg)?;
+        let stats = LexicalStats {
+            generation: row.get(0),
+            chunks: row.get(1),
+            mean_len: row.get(2),
+        };
+        *inner.lexical_stats.lock().expect("lexical stats lock") = Some(stats);
+        Ok(stats)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, VectorStoreError> {
@@ -1195,13 +1236,15 @@ impl VectorStore for PgStore {
         let inner = &self.inner;
         let err = self.err();
         let pg = |e| err.pg(e);
-        let mut params = Params::starting_at(3);
+        let mut params = Params::starting_at(5);
         let condition = sql::compile_filter(filter, "c.metadata", &inner.sql.schema, &mut params);
         let sql_text = inner.sql.lexical(&condition);
         let limit = i64::try_from(k).unwrap_or(i64::MAX);
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&text, &limit];
-        args.extend(params.values());
         let mut client = self.client().await?;
+        let stats = self.lexical_stats(&client).await?;
+        let mut args: Vec<&(dyn ToSql + Sync)> =
+            vec![&text, &limit, &stats.chunks, &stats.mean_len];
+        args.extend(params.values());
         let tx = client.transaction().await.map_err(pg)?;
         // A plan for this query's words: a generic plan would run the tsquery function once
         // per row.

@@ -363,7 +363,7 @@ BEGIN
 END
 $f$;
 
--- Full-text queries match any of the words (as BM25 does), ranked by ts_rank_cd; NULL
+-- Full-text queries match any of the words (as BM25 does), ranked by BM25 (Statements::lexical); NULL
 -- (which matches nothing) when the text has no words to search for.
 CREATE FUNCTION {s}.cairn_or_query(q text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$
@@ -528,17 +528,46 @@ impl Statements {
         )
     }
 
-    /// The `$2` best chunks for the words of `$1` matching `filter`, by `ts_rank_cd`.
+    /// BM25's collection statistics: the generation, the chunk count, and the mean chunk
+    /// length (distinct lexemes, as [`Statements::lexical`] measures a chunk).
+    pub(crate) fn lexical_stats(&self) -> String {
+        let s = &self.schema;
+        format!(
+            "SELECT m.generation, m.chunks::float8, \
+                 coalesce(nullif((SELECT avg(length(c.tsv))::float8 FROM {s}.chunks c), 0), 1.0) \
+             FROM {s}.meta m"
+        )
+    }
+
+    /// The `$2` best chunks for the words of `$1` matching `filter`, by BM25 (k1 1.5, b 0.75
+    /// and the idf of the embedded index) over the `tsvector` lexemes, a chunk's length being
+    /// its count of distinct lexemes (`length(tsv)`, which needs no unnesting): `$3` chunks in
+    /// the collection, `$4` their mean length. Candidates are the chunks holding any of the
+    /// words (the GIN index); document frequencies are counted per query word through it.
     pub(crate) fn lexical(&self, filter: &str) -> String {
         let s = &self.schema;
         format!(
-            "WITH h AS MATERIALIZED ( \
-                 SELECT c.id, ts_rank_cd(c.tsv, {s}.cairn_or_query($1)) AS score \
-                 FROM {s}.chunks c WHERE c.tsv @@ {s}.cairn_or_query($1) AND {filter} \
-                 ORDER BY score DESC, c.id LIMIT $2) \
-             SELECT {CHUNK_COLUMNS}, h.score \
-             FROM h JOIN {s}.chunks c ON c.id = h.id JOIN {s}.documents d ON d.id = c.doc_id \
-             ORDER BY h.score DESC, h.id"
+            r#"WITH q AS MATERIALIZED (
+                 SELECT u.lexeme AS term,
+                        cardinality(u.positions)::float8
+                            * ln(1.0 + ($3::float8 - d.df + 0.5) / (d.df + 0.5)) AS w
+                 FROM unnest(to_tsvector((SELECT text_search FROM {s}.meta)::regconfig, $1)) u,
+                 LATERAL (SELECT count(*)::float8 AS df FROM {s}.chunks c
+                          WHERE c.tsv @@ ('''' || replace(replace(u.lexeme, '\', '\\'), '''', '''''')
+                                          || '''')::tsquery) d),
+             qa AS MATERIALIZED (SELECT array_agg(term) AS terms, array_agg(w) AS w FROM q),
+             h AS MATERIALIZED (
+                 SELECT c.id, coalesce((SELECT sum(qa.w[array_position(qa.terms, t.lexeme)]
+                              * cardinality(t.positions)
+                              / (cardinality(t.positions)
+                                 + 1.5 * (0.25 + 0.75 * length(c.tsv) / $4::float8)))
+                          FROM unnest(c.tsv) t WHERE t.lexeme = ANY(qa.terms)), 0)::real AS score
+                 FROM {s}.chunks c, qa
+                 WHERE c.tsv @@ {s}.cairn_or_query($1) AND {filter}
+                 ORDER BY score DESC, c.id LIMIT $2)
+             SELECT {CHUNK_COLUMNS}, h.score
+             FROM h JOIN {s}.chunks c ON c.id = h.id JOIN {s}.documents d ON d.id = c.doc_id
+             ORDER BY h.score DESC, h.id"#
         )
     }
 }

@@ -203,8 +203,6 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         .ingest(&[&ds.corpus], &index_dir, &IngestOptions::default(), &bar)
         .with_context(|| format!("ingesting {}", ds.corpus.display()))?;
     bar.finish();
-    let embedded = report.added + report.updated;
-    let docs_per_s = (embedded > 0).then(|| embedded as f64 / report.elapsed.as_secs_f64());
     let searcher = Searcher::open(&index_dir)?;
     let embedder = match search.mode {
         SearchMode::Bm25 => None,
@@ -281,41 +279,66 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
     };
     let r = cairn_eval::evaluate_with(&retriever, &ds, &a.split, &opts, Some(&custom))?;
     qbar.finish_and_clear();
-    if a.json {
-        let mut v = serde_json::to_value(&r)?;
-        v["ingest_docs_per_s"] = docs_per_s.into();
-        v["ingest_seconds"] = report.elapsed.as_secs_f64().into();
-        v["documents_embedded"] = embedded.into();
-        v["chunks"] = retriever.searcher.len().into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!(
-            "BEIR {} ({} split, {} queries, mode {}{})",
-            r.dataset,
-            r.split,
-            r.queries,
-            r.mode,
-            r.ranker
-                .as_deref()
-                .map(|n| format!(", {n}"))
-                .unwrap_or_default()
-        );
-        println!("  nDCG@10     {:.4}", r.ndcg_10);
-        println!("  Recall@10   {:.4}", r.recall_10);
-        println!("  Recall@100  {:.4}", r.recall_100);
-        println!("  MRR@10      {:.4}", r.mrr_10);
-        match docs_per_s {
-            Some(d) => println!(
-                "  ingest      {d:.1} docs/s ({embedded} documents, {:.1}s)",
-                report.elapsed.as_secs_f64()
-            ),
-            None => println!(
-                "  ingest      reused the index ({} documents unchanged)",
-                report.unchanged
-            ),
-        }
-        println!("  query p50   {:.2} ms", r.query_latency_ms_p50);
-        println!("  query p95   {:.2} ms", r.query_latency_ms_p95);
-    }
+    print_report(
+        &r,
+        &report,
+        retriever.searcher.len() as u64,
+        None,
+        "reused the index",
+        a.json,
+    )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints an evaluation with the ingest that preceded it: JSON (the report plus the ingest's
+/// figures, the chunk count and the store when there is one) or the text summary. `reused`
+/// says what an ingest that embedded nothing found.
+pub(crate) fn print_report(
+    r: &cairn_eval::EvalReport,
+    ingest: &cairn_rag::IngestReport,
+    chunks: u64,
+    store: Option<&str>,
+    reused: &str,
+    json: bool,
+) -> Result<()> {
+    let embedded = ingest.added + ingest.updated;
+    let seconds = ingest.elapsed.as_secs_f64();
+    let docs_per_s = (embedded > 0).then(|| embedded as f64 / seconds);
+    if json {
+        let mut v = serde_json::to_value(r)?;
+        v["ingest_docs_per_s"] = docs_per_s.into();
+        v["ingest_seconds"] = seconds.into();
+        v["documents_embedded"] = embedded.into();
+        v["chunks"] = chunks.into();
+        if let Some(s) = store {
+            v["store"] = s.into();
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "BEIR {} ({} split, {} queries, mode {}{})",
+        r.dataset,
+        r.split,
+        r.queries,
+        r.mode,
+        r.ranker
+            .as_deref()
+            .map(|n| format!(", {n}"))
+            .unwrap_or_default()
+    );
+    println!("  nDCG@10     {:.4}", r.ndcg_10);
+    println!("  Recall@10   {:.4}", r.recall_10);
+    println!("  Recall@100  {:.4}", r.recall_100);
+    println!("  MRR@10      {:.4}", r.mrr_10);
+    match docs_per_s {
+        Some(d) => println!("  ingest      {d:.1} docs/s ({embedded} documents, {seconds:.1}s)"),
+        None => println!(
+            "  ingest      {reused} ({} documents unchanged)",
+            ingest.unchanged
+        ),
+    }
+    println!("  query p50   {:.2} ms", r.query_latency_ms_p50);
+    println!("  query p95   {:.2} ms", r.query_latency_ms_p95);
+    Ok(())
 }

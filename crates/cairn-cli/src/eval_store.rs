@@ -51,8 +51,6 @@ pub fn run(
     bar.finish();
     rt.block_on(store.finish_writes())
         .with_context(|| format!("--store {url}"))?;
-    let embedded = ingested.added + ingested.updated;
-    let docs_per_s = (embedded > 0).then(|| embedded as f64 / ingested.elapsed.as_secs_f64());
     let chunks = rt.block_on(store.count())?;
     let mode = search.mode;
     let opts = EvalOptions {
@@ -89,34 +87,13 @@ pub fn run(
         Ok(hits.into_iter().map(|h| h.chunk.doc_id).collect())
     })?;
     bar.finish_and_clear();
-    if a.json {
-        let mut v = serde_json::to_value(&r)?;
-        v["store"] = url.to_string().into();
-        v["chunks"] = chunks.into();
-        v["documents_embedded"] = embedded.into();
-        v["ingest_docs_per_s"] = docs_per_s.into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!(
-            "BEIR {} ({} split, {} queries, mode {}, {url})",
-            r.dataset, r.split, r.queries, r.mode
-        );
-        println!("  nDCG@10     {:.4}", r.ndcg_10);
-        println!("  Recall@10   {:.4}", r.recall_10);
-        println!("  Recall@100  {:.4}", r.recall_100);
-        println!("  MRR@10      {:.4}", r.mrr_10);
-        match docs_per_s {
-            Some(d) => println!(
-                "  ingest      {d:.1} docs/s ({embedded} documents, {:.1}s)",
-                ingested.elapsed.as_secs_f64()
-            ),
-            None => println!(
-                "  ingest      the store held the dataset ({} documents unchanged)",
-                ingested.unchanged
-            ),
-        }
-        println!("  query p50   {:.2} ms", r.query_latency_ms_p50);
-        println!("  query p95   {:.2} ms", r.query_latency_ms_p95);
-    }
+    crate::eval::print_report(
+        &r,
+        &ingested,
+        chunks,
+        Some(&url.to_string()),
+        "the store held the dataset",
+        a.json,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -214,7 +214,7 @@ fn fuse_lists(lists: Vec<Vec<Hit>>, opts: &SearchOptions) -> Vec<Hit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_core::{Chunk, Document, DocumentUpsert};
+    use crate::store_search::tests::doc;
 
     /// Maps each text to a fixed 2-d direction by its first word, so tests know the cosines.
     struct Toy;
@@ -238,31 +238,6 @@ mod tests {
                 })
                 .collect())
         }
-    }
-
-    fn doc(id: &str, text: &str, v: [f32; 2]) -> DocumentUpsert {
-        let c = Chunk {
-            id: format!("{id}#0"),
-            doc_id: id.into(),
-            ordinal: 0,
-            text: text.into(),
-            start: 0,
-            end: text.len(),
-            heading_path: vec![],
-            context: String::new(),
-            metadata: Default::default(),
-        };
-        DocumentUpsert::new(
-            Document {
-                id: id.into(),
-                source: format!("{id}.txt"),
-                title: None,
-                kind: "text".into(),
-                text: text.into(),
-                metadata: Default::default(),
-            },
-            vec![(c, v.to_vec())],
-        )
     }
 
     async fn store(dir: &std::path::Path, model: &str) -> Arc<dyn VectorStore> {

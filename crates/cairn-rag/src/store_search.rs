@@ -146,7 +146,7 @@ fn fuse(dense: Vec<StoreHit>, lexical: Vec<StoreHit>, opts: &SearchOptions) -> V
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cairn_core::{Chunk, Document, DocumentUpsert};
 
@@ -154,7 +154,8 @@ mod tests {
         cairn_store::EmbeddedStore::open(dir, "m", 2).unwrap()
     }
 
-    fn doc(id: &str, text: &str, v: [f32; 2]) -> DocumentUpsert {
+    /// A one-chunk document with a 2-d vector (shared with `store_retriever`'s tests).
+    pub(crate) fn doc(id: &str, text: &str, v: [f32; 2]) -> DocumentUpsert {
         let c = Chunk {
             id: format!("{id}#0"),
             doc_id: id.into(),

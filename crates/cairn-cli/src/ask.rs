@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use cairn_rag::{Answer, AnswerEvent, PromptStyle, RetrieverSource};
+use cairn_rag::{AnswerEvent, PromptStyle, RetrieverSource};
 use futures::StreamExt;
-use serde_json::json;
 
 use crate::rag_args::{cost_text, print_citations, removed_note, RagArgs};
 use crate::Globals;
@@ -89,7 +88,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         anyhow::bail!("the answer stream ended without an answer")
     })?;
     if a.json {
-        println!("{}", to_json(&answer, collection.as_deref())?);
+        println!("{}", answer.to_json(collection.as_deref()));
         return Ok(ExitCode::SUCCESS);
     }
     if !answer.asked_model {
@@ -134,36 +133,4 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `ask --json`: the answer with its sources (each marked cited or not), citations and
-/// per-sentence sources.
-fn to_json(a: &Answer, collection: Option<&str>) -> Result<serde_json::Value> {
-    let mut citations = serde_json::to_value(&a.citations)?;
-    citations["cited"] = json!(a.cited);
-    if !a.asked_model {
-        return Ok(
-            json!({"question": a.question, "answer": a.text, "answered": false,
-            "model": null, "sources": [], "best_relevance": a.best_relevance,
-            "citations": citations, "sentences": []}),
-        );
-    }
-    let sources: Vec<serde_json::Value> = a
-        .sources
-        .iter()
-        .map(|s| {
-            let p = &s.passage;
-            json!({"n": s.n, "cited": a.cited.contains(&s.n), "source": p.source,
-                "title": p.title, "heading_path": p.heading_path, "page": p.page,
-                "start": p.start, "end": p.end, "chunk_ids": p.chunk_ids, "rank": p.rank,
-                "truncated": s.truncated, "text": p.text})
-        })
-        .collect();
-    Ok(
-        json!({"question": a.question, "answer": a.text, "answered": a.answered,
-        "model": a.served.model, "from_cache": a.served.from_cache, "mode": a.mode,
-        "collection": collection, "sources": sources, "citations": citations,
-        "sentences": a.sentences, "usage": a.usage, "cost_usd": a.served.cost_usd,
-        "best_relevance": a.best_relevance}),
-    )
 }

@@ -17,6 +17,7 @@ mod models;
 mod progress;
 mod rag_args;
 mod search;
+mod serve;
 mod snippet;
 mod store;
 
@@ -96,6 +97,11 @@ enum Command {
     /// Manage local model files
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Serve the OpenAI-compatible API, the RAG routes and the web page over HTTP
+    Serve(serve::Args),
+    /// Manage the server's API keys
+    #[command(subcommand)]
+    Keys(serve::KeysCommand),
 }
 
 #[derive(Subcommand)]
@@ -229,6 +235,8 @@ fn run(cli: Cli, index_flag: bool, store_flag: bool) -> Result<ExitCode> {
         Command::Ask(a) => ask::run(&g, a),
         Command::Chat(a) => chat::run(&g, a),
         Command::Cost(a) => cost::run(&g, a),
+        Command::Serve(a) => serve::run(&g, a),
+        Command::Keys(c) => serve::keys(&g, c),
         Command::Index(c) => index_cmd::run(&g, c),
         Command::Info { json } if g.store.is_some() => {
             store::info(g.store.as_ref().expect("checked"), json)

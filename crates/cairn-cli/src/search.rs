@@ -238,30 +238,14 @@ pub fn check_weights(opts: &SearchOptions) -> Result<()> {
 /// Search options from config, overridden by flags. Config values are checked here, naming
 /// their keys.
 pub fn options(g: &Globals, mode: Option<SearchMode>, k: Option<usize>) -> Result<SearchOptions> {
-    let c = &g.config.search;
-    let mode = match mode {
-        Some(m) => m,
-        None => c
-            .mode
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("config search.mode: {e}"))?,
-    };
-    Ok(SearchOptions {
-        mode,
-        k: match k {
-            Some(k) => check_count("-k", k, "the number of hits")?,
-            None => check_count("config search.k =", c.k, "the number of hits")?,
-        },
-        dense_weight: check_non_negative("config search.dense_weight =", c.dense_weight)?,
-        bm25_weight: check_non_negative("config search.bm25_weight =", c.bm25_weight)?,
-        rrf_k: check_non_negative("config search.rrf_k =", c.rrf_k)?,
-        candidates: check_count(
-            "config search.candidates =",
-            c.candidates,
-            "the candidates per retriever",
-        )?,
-        ..Default::default()
-    })
+    let mut opts = g.config.search.options().map_err(anyhow::Error::msg)?;
+    if let Some(m) = mode {
+        opts.mode = m;
+    }
+    if let Some(k) = k {
+        opts.k = check_count("-k", k, "the number of hits")?;
+    }
+    Ok(opts)
 }
 
 /// Opens the index, loading the embedder only when the mode needs it.

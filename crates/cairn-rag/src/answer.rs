@@ -45,6 +45,40 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The answer as `cairn ask --json` prints it and the server returns it: the text, each
+    /// source (marked cited or not) with its location and passage, the citation counts, the
+    /// sources of each sentence, usage and cost. `collection` names the index it came from
+    /// where there were several.
+    pub fn to_json(&self, collection: Option<&str>) -> serde_json::Value {
+        use serde_json::json;
+        let mut citations = serde_json::to_value(&self.citations).unwrap_or_default();
+        citations["cited"] = json!(self.cited);
+        if !self.asked_model {
+            return json!({"question": self.question, "answer": self.text, "answered": false,
+                "model": null, "sources": [], "best_relevance": self.best_relevance,
+                "citations": citations, "sentences": [], "collection": collection});
+        }
+        json!({"question": self.question, "answer": self.text, "answered": self.answered,
+            "model": self.served.model, "from_cache": self.served.from_cache, "mode": self.mode,
+            "collection": collection, "sources": self.sources_json(), "citations": citations,
+            "sentences": self.sentences, "usage": self.usage, "cost_usd": self.served.cost_usd,
+            "best_relevance": self.best_relevance})
+    }
+
+    /// The numbered sources as JSON, each marked cited or not.
+    pub fn sources_json(&self) -> serde_json::Value {
+        self.sources
+            .iter()
+            .map(|s| {
+                let p = &s.passage;
+                serde_json::json!({"n": s.n, "cited": self.cited.contains(&s.n),
+                    "source": p.source, "title": p.title, "heading_path": p.heading_path,
+                    "page": p.page, "start": p.start, "end": p.end, "chunk_ids": p.chunk_ids,
+                    "rank": p.rank, "truncated": s.truncated, "text": p.text})
+            })
+            .collect()
+    }
+
     /// The sources the answer cites, in order of first citation.
     pub fn cited_sources(&self) -> Vec<&Source> {
         self.cited

@@ -29,7 +29,8 @@ impl cairn_core::Classify for ConfigError {
 
 const SECTIONS: &str = "[index] path; [store] url; [chunking] max_tokens, overlap, strategy, \
 breakpoint_percentile; [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir; \
-[chat] index; [llm] model, fallbacks, max_retries, *_timeout_secs, requests_per_minute, \
+[chat] index; [server] bind, port, collections, models, keys, max_body_mb, \
+request_timeout_secs, concurrency, cors_origins; [llm] model, fallbacks, max_retries, *_timeout_secs, requests_per_minute, \
 tokens_per_minute, cache, cache_dir, ledger, context_window, base_urls; \
 [pricing.\"provider:model\"] input, cached_input, cache_write, output";
 
@@ -50,6 +51,8 @@ pub struct Config {
     pub llm: LlmConfig,
     #[serde(default)]
     pub chat: ChatConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
     /// Price overrides, keyed `provider:model-prefix`, in USD per million tokens.
     #[serde(default)]
     pub pricing: std::collections::BTreeMap<String, cairn_llm::Price>,
@@ -98,6 +101,48 @@ pub struct StoreConfig {
     pub url: Option<String>,
 }
 
+/// `[server]`: what `cairn serve` listens on, serves and allows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The address to bind; without API keys only a loopback address is allowed.
+    pub bind: String,
+    pub port: u16,
+    /// Collections by name: an index folder or a store URL (`postgres://…`, `chroma://…`).
+    pub collections: std::collections::BTreeMap<String, String>,
+    /// `provider:name` specs clients may ask for and `/v1/models` lists, beside `[llm] model`
+    /// and its fallbacks.
+    pub models: Vec<String>,
+    /// The API keys database (SQLite) [default: keys.sqlite in the user's data folder;
+    /// env: CAIRN_KEYS].
+    pub keys: Option<PathBuf>,
+    /// Largest request body, in MiB.
+    pub max_body_mb: u64,
+    /// A request still running after this long is answered 504 (streams: the time to the
+    /// first byte).
+    pub request_timeout_secs: f64,
+    /// Requests served at once; beyond it the server answers 503 with `Retry-After`.
+    pub concurrency: usize,
+    /// Origins allowed by CORS (empty: CORS off).
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1".into(),
+            port: 8080,
+            collections: Default::default(),
+            models: Vec::new(),
+            keys: None,
+            max_body_mb: 32,
+            request_timeout_secs: 300.0,
+            concurrency: 64,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChunkingConfig {
@@ -142,6 +187,41 @@ impl Default for SearchConfig {
             rrf_k: 60.0,
             candidates: 100,
         }
+    }
+}
+
+#[cfg(feature = "rag")]
+impl SearchConfig {
+    /// The search these settings describe, every number checked; the error names the key.
+    pub fn options(&self) -> Result<cairn_rag::SearchOptions, String> {
+        let count = |key: &str, v: usize| {
+            if v == 0 {
+                Err(format!("config search.{key} = 0: must be at least 1"))
+            } else {
+                Ok(v)
+            }
+        };
+        let weight = |key: &str, v: f32| {
+            if !v.is_finite() || v < 0.0 {
+                Err(format!(
+                    "config search.{key} = {v}: use a finite number ≥ 0"
+                ))
+            } else {
+                Ok(v)
+            }
+        };
+        Ok(cairn_rag::SearchOptions {
+            mode: self
+                .mode
+                .parse()
+                .map_err(|e: String| format!("config search.mode: {e}"))?,
+            k: count("k", self.k)?,
+            dense_weight: weight("dense_weight", self.dense_weight)?,
+            bm25_weight: weight("bm25_weight", self.bm25_weight)?,
+            rrf_k: weight("rrf_k", self.rrf_k)?,
+            candidates: count("candidates", self.candidates)?,
+            ..Default::default()
+        })
     }
 }
 

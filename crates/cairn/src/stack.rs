@@ -81,6 +81,21 @@ impl Config {
         Ok(p)
     }
 
+    /// Where the server's API keys live: `CAIRN_KEYS`, `[server] keys`, or the user's data
+    /// folder.
+    pub fn keys_path(&self) -> PathBuf {
+        if let Some(p) = std::env::var_os("CAIRN_KEYS").filter(|v| !v.is_empty()) {
+            return PathBuf::from(p);
+        }
+        if let Some(p) = &self.server.keys {
+            return p.clone();
+        }
+        dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("cairn")
+            .join("keys.sqlite")
+    }
+
     /// Where the cost ledger lives: `CAIRN_LEDGER`, `[llm] ledger`, or the user's data folder.
     pub fn ledger_path(&self) -> PathBuf {
         if let Some(p) = std::env::var_os("CAIRN_LEDGER").filter(|v| !v.is_empty()) {

@@ -32,12 +32,33 @@ pub struct Args {
     /// The model that answers rag: requests and /v1/ask by default [config: llm.model]
     #[arg(short, long)]
     model: Option<String>,
+    /// Largest request body in MiB; bigger ones get 413 [config: server.max_body_mb; default 32]
+    #[arg(long, value_name = "MIB")]
+    max_body_mb: Option<u64>,
+    /// Requests served at once; past it 503 with Retry-After [config: server.concurrency;
+    /// default 64]
+    #[arg(long)]
+    concurrency: Option<usize>,
 }
 
 pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     let mut config = g.config.clone();
     if let Some(m) = a.model {
         config.llm.model = Some(m);
+    }
+    if let Some(n) = a.max_body_mb {
+        anyhow::ensure!(
+            n > 0,
+            "--max-body-mb 0 would refuse every request: pass at least 1"
+        );
+        config.server.max_body_mb = n;
+    }
+    if let Some(n) = a.concurrency {
+        anyhow::ensure!(
+            n > 0,
+            "--concurrency 0 would refuse every request: pass at least 1"
+        );
+        config.server.concurrency = n;
     }
     let mut collections = Vec::new();
     for c in &a.collection {

@@ -474,6 +474,76 @@ async fn replicas_on_one_index_see_each_others_writes() {
         let hits = search_sources(&http, s, "glacier moraine").await;
         assert!(hits.iter().any(|h| h.ends_with("b.md")), "{hits:?}");
     }
+    // An upload through one replica is searchable through the other once committed; its
+    // name cannot lead outside the uploads folder, and bad files are reported by name.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::text("# Basalt\n\nBasalt cools into hexagonal columns.\n")
+                .file_name("basalt.md"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::text("# Escape\n\nAn escape attempt about fjords.\n")
+                .file_name("../../escape.md"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::text("x").file_name(".hidden"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"%PDF-1.4 broken".to_vec()).file_name("broken.pdf"),
+        );
+    let r = http
+        .post(a.url("/v1/collections/default/documents"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let up: Value = r.json().await.unwrap();
+    let status = |n: &str| {
+        up["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == n)
+            .map(|f| f["status"].clone())
+    };
+    assert_eq!(status("basalt.md"), Some(json!("ingested")), "{up}");
+    assert_eq!(status("escape.md"), Some(json!("ingested")), "{up}");
+    assert_eq!(status(".hidden"), Some(json!("refused")), "{up}");
+    assert_eq!(status("broken.pdf"), Some(json!("skipped")), "{up}");
+    assert!(
+        !dir.path().join("escape.md").exists()
+            && !dir.path().parent().unwrap().join("escape.md").exists()
+    );
+    assert!(dir.path().join("idx-uploads/escape.md").exists());
+    assert!(!dir.path().join("idx-uploads/broken.pdf").exists());
+    // The replica that took the upload answers from it at once; the other within its check.
+    let hits = search_sources(&http, &a, "basalt hexagonal columns").await;
+    assert!(
+        hits.iter().any(|h| h.ends_with("idx-uploads/basalt.md")),
+        "{hits:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for s in [&a, &b] {
+        let hits = search_sources(&http, s, "basalt hexagonal columns").await;
+        let docs = http
+            .get(s.url("/v1/collections/default/documents"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            hits.iter().any(|h| h.ends_with("idx-uploads/basalt.md")),
+            "{hits:?} {up} {docs}"
+        );
+    }
+
     // A deletion through one replica is seen by the other.
     let docs: Value = http
         .get(a.url("/v1/collections/default/documents"))

@@ -81,6 +81,8 @@ pub struct ServerState {
     pub require_keys: bool,
     pub limits: Limits,
     pub metrics: Metrics,
+    /// The ingest pipeline uploads go through (`None`: uploads are refused).
+    pub indexer: Option<Arc<cairn_rag::Indexer>>,
     permits: Arc<Semaphore>,
     /// Request times per key, for its requests-per-minute limit.
     windows: Mutex<HashMap<i64, VecDeque<Instant>>>,
@@ -147,8 +149,15 @@ impl ServerState {
             permits: Arc::new(Semaphore::new(limits.concurrency)),
             limits,
             metrics: Metrics::default(),
+            indexer: None,
             windows: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Lets uploads through `indexer` (the pipeline `cairn ingest` uses).
+    pub fn with_indexer(mut self, indexer: Arc<cairn_rag::Indexer>) -> Self {
+        self.indexer = Some(indexer);
+        self
     }
 
     /// The collection a request names (or the only one), checked against the caller's key.
@@ -263,13 +272,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/collections", get(crate::rag::collections))
         .route(
             "/v1/collections/{name}/documents",
-            get(crate::rag::documents),
+            get(crate::rag::documents).post(crate::upload::upload),
         )
         .route(
             "/v1/collections/{name}/documents/{*id}",
             delete(crate::rag::delete_document),
         )
         .route("/metrics", get(metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(state.limits.max_body))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), timeout));
     let mut app = Router::new()

@@ -40,6 +40,7 @@ pub mod keys;
 pub mod metrics;
 pub mod models;
 pub mod rag;
+pub mod upload;
 pub mod web;
 pub mod wire;
 

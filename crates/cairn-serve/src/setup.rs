@@ -84,11 +84,14 @@ pub async fn build(config: cairn::Config, opts: ServeOptions) -> Result<ServerSt
         embedder: Arc::new(cairn_core::BlockingEmbedder::new(local.embedder.clone())),
         counter: Some(local.counter.clone()),
     };
+    let indexer = cairn::embedded::indexer(&local, &config.chunking)
+        .map_err(|e| SetupError::Config(e.to_string()))?;
     Ok(ServerState::new(
         Models::new(config)?,
         vec![(LOCAL_EMBEDDING_NAMES.map(String::from).to_vec(), embed)],
         collections,
         Some(keys),
         limits,
-    )?)
+    )?
+    .with_indexer(Arc::new(indexer)))
 }

@@ -623,3 +623,57 @@ async fn sigterm_lets_a_running_stream_finish() {
     // New connections are refused once it has stopped.
     assert!(http.get(server.url("/health")).send().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_page_streams_an_answer_and_shows_the_cited_passage() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = sample_index(dir.path());
+    let mock = Llmock::start().await;
+    mock.scenario(json!([{"type": "reply",
+        "text": "Trails are marked with cairns, stacked stones [1].", "times": 3}]))
+        .await;
+    let server = Server::start(&index, &dir.path().join("keys.sqlite"), Some(&mock), &[]);
+    // The screenshot is kept as a test artifact beside the build.
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-web");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let r = run_python("web_page.py", &[&server.base, artifacts.to_str().unwrap()]);
+    assert_eq!(
+        r["answer"], "Trails are marked with cairns, stacked stones [1].",
+        "{r}"
+    );
+    assert_eq!(r["cited"], "1");
+    // The passage shown is source 1's text, with its location.
+    let shown = r["passage"].as_str().unwrap();
+    let hits: Value = reqwest::Client::new()
+        .post(server.url("/v1/ask"))
+        .json(&json!({"question": "How are trails marked?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = &hits["sources"][0];
+    assert_eq!(
+        shown.split_whitespace().collect::<Vec<_>>(),
+        first["text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        "{r}"
+    );
+    let source = first["source"].as_str().unwrap();
+    assert!(r["where"].as_str().unwrap().contains(source), "{r}");
+    assert!(r["listed"].as_str().unwrap().starts_with(source), "{r}");
+    assert!(
+        r["facts"]
+            .as_str()
+            .unwrap()
+            .starts_with("answered by openai:gpt-4o-mini"),
+        "{r}"
+    );
+    assert!(r["phone_scroll_width"].as_u64().unwrap() <= 390, "{r}");
+    let png = std::fs::read(r["screenshot"].as_str().unwrap()).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+}

@@ -31,6 +31,9 @@ pub enum BenchCommand {
     /// Local generation speed: prompt prefill and decode tokens/s on a GGUF chat model
     /// (bench/generate.sh runs llama.cpp beside it)
     Generate(crate::bench_generate::GenerateArgs),
+    /// HTTP load: N concurrent clients in closed loops against one URL (a `cairn serve` route
+    /// or a peer's), latency percentiles and requests/s per level (bench/serve.sh)
+    Http(crate::bench_http::HttpArgs),
 }
 
 #[derive(clap::Args)]
@@ -133,6 +136,7 @@ pub fn run(g: &Globals, c: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Hnsw(a) => hnsw(a),
         BenchCommand::LlmStream(a) => crate::bench_llm::run(a),
         BenchCommand::Generate(a) => crate::bench_generate::run(a),
+        BenchCommand::Http(a) => crate::bench_http::run(a),
     }
 }
 

@@ -3,6 +3,7 @@
 mod ask;
 mod bench;
 mod bench_generate;
+mod bench_http;
 mod bench_llm;
 mod chat;
 mod chat_turn;

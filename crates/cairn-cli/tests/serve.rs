@@ -677,3 +677,209 @@ async fn web_page_streams_an_answer_and_shows_the_cited_passage() {
     let png = std::fs::read(r["screenshot"].as_str().unwrap()).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
 }
+
+/// `event:`/`data:` pairs of an SSE body.
+fn sse_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut kind = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = Some(k.trim().to_string());
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            Some((kind?, serde_json::from_str(&data).ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_answer_at_once_and_ask_streams_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = sample_index(dir.path());
+    let mock = Llmock::start().await;
+    let reply = "Trails are marked with cairns, stacked stones [1].";
+    mock.scenario(json!([{"type": "reply", "text": reply, "times": null}]))
+        .await;
+    let keys = dir.path().join("keys.sqlite");
+    let server = Server::start(&index, &keys, Some(&mock), &["--concurrency", "1"]);
+    let http = reqwest::Client::new();
+
+    // SSE /v1/ask: the sources first, then the text in deltas, then the checked answer.
+    let body = http
+        .post(server.url("/v1/ask"))
+        .json(&json!({"question": "How are trails marked?", "stream": true}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = sse_events(&body);
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"sources"), "{body}");
+    assert_eq!(kinds.last(), Some(&"done"), "{body}");
+    assert!(
+        kinds[1..kinds.len() - 1].iter().all(|k| *k == "text_delta"),
+        "{kinds:?}"
+    );
+    let streamed: String = events
+        .iter()
+        .filter(|(k, _)| k == "text_delta")
+        .map(|(_, v)| v["text"].as_str().unwrap().to_string())
+        .collect();
+    let done = &events.last().unwrap().1;
+    assert_eq!(
+        streamed.trim(),
+        done["answer"].as_str().unwrap().trim(),
+        "{body}"
+    );
+    assert_eq!(done["citations"]["cited"], json!([1]), "{done}");
+    let listed = &events[0].1["sources"];
+    assert_eq!(listed[0]["source"], done["sources"][0]["source"], "{body}");
+
+    // With one request allowed at once, a second one while the first waits on a slow model is
+    // refused at once with 503 and Retry-After, and the first still completes.
+    mock.scenario(json!([{"type": "delay", "seconds": 2, "times": 1},
+        {"type": "reply", "text": reply, "times": null}]))
+        .await;
+    let chat = json!({"model": "openai:gpt-4o-mini",
+        "messages": [{"role": "user", "content": "hello"}]});
+    let slow = tokio::spawn({
+        let (http, url, chat) = (
+            http.clone(),
+            server.url("/v1/chat/completions"),
+            chat.clone(),
+        );
+        async move { http.post(url).json(&chat).send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = http
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "overloaded", "{e}");
+    assert_eq!(slow.await.unwrap(), 200);
+    // Its permit is back: a whole (non-streamed) answer releases it when it is sent.
+    let r = http
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("content-length"));
+
+    // A remote embedding model from config is served by its name, with the provider's vectors.
+    let config = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config,
+        "[server]\nrequest_timeout_secs = 1\nembedding_models = [\"openai:text-embedding-3-small\"]\n",
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let quick = Server::start(&index, &keys, Some(&mock), &["--config", cfg]);
+    let input = json!(["cairns mark trails", "stacked stones"]);
+    let ours: Value = http
+        .post(quick.url("/v1/embeddings"))
+        .json(&json!({"model": "text-embedding-3-small", "input": input}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let theirs: Value = http
+        .post(format!("{}/embeddings", mock.base_for("openai")))
+        .bearer_auth("sk-upstream-secret")
+        .json(&json!({"model": "text-embedding-3-small", "input": input}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let vec_of = |v: &Value| -> Vec<f32> {
+        v["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    for i in 0..2 {
+        let (a, b) = (vec_of(&ours["data"][i]), vec_of(&theirs["data"][i]));
+        assert_eq!(a.len(), 1536, "{ours}");
+        let dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        let nb: f32 = b.iter().map(|y| y * y).sum::<f32>().sqrt();
+        assert!(
+            (dot / nb - 1.0).abs() < 1e-4,
+            "input {i}: cosine {}",
+            dot / nb
+        );
+    }
+    let models: Value = http
+        .get(quick.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "openai:text-embedding-3-small"),
+        "{models}"
+    );
+    // An embedding provider that has none is refused at startup, naming the setting.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\nembedding_models = [\"anthropic:claude\"]\n",
+    )
+    .unwrap();
+    let out = common::cairn_no_provider()
+        .env("CAIRN_KEYS", &keys)
+        .arg("--index")
+        .arg(&index)
+        .args(["--config", bad.to_str().unwrap(), "serve", "--port", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("[server] embedding_models") && err.contains("anthropic"),
+        "{err}"
+    );
+
+    // A model slower than the request timeout gets 504 naming the setting.
+    mock.scenario(json!([{"type": "delay", "seconds": 3, "times": 1}]))
+        .await;
+    let r = http
+        .post(quick.url("/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "timeout", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("request_timeout_secs"),
+        "{e}"
+    );
+}

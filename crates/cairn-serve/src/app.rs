@@ -372,6 +372,11 @@ async fn limit(State(s): State<AppState>, req: Request, next: Next) -> Response 
         }
     };
     let r = next.run(req).await;
+    // A body already whole (JSON) is done with its permit now and keeps its Content-Length;
+    // only a stream carries the permit along.
+    if axum::body::HttpBody::size_hint(r.body()).exact().is_some() {
+        return r;
+    }
     let (parts, body) = r.into_parts();
     let body = axum::body::Body::from_stream(futures::StreamExt::map(
         body.into_data_stream(),

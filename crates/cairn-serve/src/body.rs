@@ -3,7 +3,7 @@
 //! the small typed readers the RAG routes use to name a bad field.
 
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use serde_json::{Map, Value};
 
 use crate::app::AppState;
@@ -11,18 +11,6 @@ use crate::error::ApiError;
 
 /// A JSON object body.
 pub struct JsonBody(pub Map<String, Value>);
-
-fn too_large(limit: usize) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "the request body is over the server's limit of {} MiB ([server] max_body_mb)",
-            limit / (1024 * 1024)
-        ),
-    );
-    e.code = Some("body_too_large");
-    e
-}
 
 /// Reads at most `limit` bytes of `req`'s body.
 pub async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
@@ -32,11 +20,11 @@ pub async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Byte
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large(limit));
+        return Err(ApiError::too_large("the request body", limit));
     }
     axum::body::to_bytes(req.into_body(), limit)
         .await
-        .map_err(|_| too_large(limit))
+        .map_err(|_| ApiError::too_large("the request body", limit))
 }
 
 impl FromRequest<AppState> for JsonBody {

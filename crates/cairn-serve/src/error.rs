@@ -64,6 +64,20 @@ impl ApiError {
         }
     }
 
+    /// 413 for `what` ("the request body", "the upload") over `limit` bytes.
+    pub fn too_large(what: &str, limit: usize) -> Self {
+        ApiError {
+            code: Some("body_too_large"),
+            ..Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "{what} is over the server's limit of {} MiB ([server] max_body_mb)",
+                    limit / (1024 * 1024)
+                ),
+            )
+        }
+    }
+
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self

@@ -86,9 +86,26 @@ pub async fn build(config: cairn::Config, opts: ServeOptions) -> Result<ServerSt
     };
     let indexer = cairn::embedded::indexer(&local, &config.chunking)
         .map_err(|e| SetupError::Config(e.to_string()))?;
+    let mut embedders = vec![(LOCAL_EMBEDDING_NAMES.map(String::from).to_vec(), embed)];
+    for spec in &config.server.embedding_models {
+        let remote = config
+            .remote_embedder(spec)
+            .await
+            .map_err(|e| SetupError::Config(format!("[server] embedding_models {spec:?}: {e}")))?;
+        // Clients send the name alone (`text-embedding-3-small`), as OpenAI's SDKs do.
+        let mut names = vec![spec.clone()];
+        if let Some((_, bare)) = spec.split_once(':') {
+            names.push(bare.to_string());
+        }
+        let m = EmbedModel {
+            embedder: Arc::new(remote),
+            counter: None,
+        };
+        embedders.push((names, m));
+    }
     Ok(ServerState::new(
         Models::new(config)?,
-        vec![(LOCAL_EMBEDDING_NAMES.map(String::from).to_vec(), embed)],
+        embedders,
         collections,
         Some(keys),
         limits,

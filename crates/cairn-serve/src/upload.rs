@@ -244,15 +244,7 @@ pub async fn upload(
 
 fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        let mut err = ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the upload is over the server's limit of {} MiB ([server] max_body_mb)",
-                limit / (1024 * 1024)
-            ),
-        );
-        err.code = Some("body_too_large");
-        return err;
+        return ApiError::too_large("the upload", limit);
     }
     ApiError::invalid(
         "file",

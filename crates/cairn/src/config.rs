@@ -29,7 +29,7 @@ impl cairn_core::Classify for ConfigError {
 
 const SECTIONS: &str = "[index] path; [store] url; [chunking] max_tokens, overlap, strategy, \
 breakpoint_percentile; [search] mode, k, dense_weight, bm25_weight, rrf_k, candidates; [models] dir; \
-[chat] index; [server] bind, port, collections, models, keys, max_body_mb, \
+[chat] index; [server] bind, port, collections, models, embedding_models, keys, max_body_mb, \
 request_timeout_secs, concurrency, cors_origins; [llm] model, fallbacks, max_retries, *_timeout_secs, requests_per_minute, \
 tokens_per_minute, cache, cache_dir, ledger, context_window, base_urls; \
 [pricing.\"provider:model\"] input, cached_input, cache_write, output";
@@ -113,6 +113,9 @@ pub struct ServerConfig {
     /// `provider:name` specs clients may ask for and `/v1/models` lists, beside `[llm] model`
     /// and its fallbacks.
     pub models: Vec<String>,
+    /// Remote embedding models `/v1/embeddings` serves beside the local MiniLM, as
+    /// `provider:model` (openai, gemini, ollama).
+    pub embedding_models: Vec<String>,
     /// The API keys database (SQLite) [default: keys.sqlite in the user's data folder;
     /// env: CAIRN_KEYS].
     pub keys: Option<PathBuf>,
@@ -134,6 +137,7 @@ impl Default for ServerConfig {
             port: 8080,
             collections: Default::default(),
             models: Vec::new(),
+            embedding_models: Vec::new(),
             keys: None,
             max_body_mb: 32,
             request_timeout_secs: 300.0,

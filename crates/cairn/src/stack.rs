@@ -177,6 +177,51 @@ impl Config {
         })
     }
 
+    /// A remote embedding model, `provider:model` (openai, gemini or ollama), its endpoint
+    /// from the environment and `[llm] base_urls` as a chat model's is, with `[llm]
+    /// max_retries`; it is asked once for its vector size, so a wrong key fails here.
+    pub async fn remote_embedder(
+        &self,
+        spec: &str,
+    ) -> Result<cairn_llm::embed::RemoteEmbedder, StackError> {
+        use cairn_llm::embed::{EmbedProvider, RemoteEmbedder};
+        let bad = |why: String| StackError::from(LlmError::InvalidRequest(why));
+        let (provider, model) = spec
+            .split_once(':')
+            .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+            .ok_or_else(|| {
+                bad(format!(
+                    "embedding model {spec:?}: expected provider:model, e.g. \
+                     openai:text-embedding-3-small"
+                ))
+            })?;
+        let kind = match provider {
+            "openai" => EmbedProvider::OpenAi,
+            "gemini" => EmbedProvider::Gemini,
+            "ollama" => EmbedProvider::Ollama,
+            other => {
+                return Err(bad(format!(
+                    "embedding model {spec:?}: {other:?} has no embeddings here: use openai, \
+                     gemini or ollama"
+                )))
+            }
+        };
+        let transport = Arc::new(cairn_llm::transport::Transport::new(Timeouts::default()));
+        let endpoint = select::endpoint(
+            provider,
+            self.llm.base_urls.get(provider).map(String::as_str),
+            &select::process_env,
+            transport,
+        )?;
+        let mut retry = RetryPolicy::default();
+        if let Some(n) = self.llm.max_retries {
+            retry.max_retries = n;
+        }
+        Ok(RemoteEmbedder::connect(kind, endpoint, model)
+            .await?
+            .with_retry(retry))
+    }
+
     /// The judge for model-checked citations: `spec`'s model (else the configured one) in
     /// the full stack, its verdicts always cached on disk (`judge/` in cairn's cache folder),
     /// so a rerun costs nothing and gives the same verdicts.

@@ -105,6 +105,7 @@ impl KeyStore {
             .map_err(db)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS keys (
                 id INTEGER PRIMARY KEY,
                 name TEXT NOT NULL UNIQUE,

@@ -10,7 +10,8 @@
 # SciFact), and the citation verifiers against the BEGIN human labels. It leaves out, each with
 # its own command in BENCHMARKS.md because each takes long or needs a peer built by hand:
 # SciFact retrieval quality (`cairn eval beir`, ~10 min per mode), HNSW on 1M vectors (~1 h),
-# the LLM client overhead (bench/llm_stream.sh, needs llmock), local generation vs llama.cpp
+# the LLM client overhead (bench/llm_stream.sh, needs llmock), `cairn serve` under load beside
+# infinity-emb and llmock (bench/serve.sh, ~15 min with its 10-minute soak), local generation vs llama.cpp
 # (bench/generate.sh, needs llama-cpp-python built from source, ~40 min), the offline model
 # comparison (bench/small_models.sh, bench/answer_quality.sh), the chunking curve
 # (`cargo run --release -p cairn-ingest --example chunk_curve`) and the judge calibration

@@ -20,6 +20,15 @@ pub enum EvalCommand {
     /// Score the citation verifiers against human labels (precision, recall and the share of
     /// unsupported responses called verified)
     Citations(crate::eval_citations::Args),
+    /// Score answers: ask a dataset's questions (or read answers from a file) and measure
+    /// correctness, faithfulness, relevancy, context precision and recall and citation quality
+    Rag(Box<crate::eval_rag::Args>),
+    /// Compare two runs of `eval rag --out`: which questions got better or worse, and whether
+    /// the difference is significant
+    Compare(crate::eval_rag::CompareArgs),
+    /// Measure how well the faithfulness metric (a judge, or the lexical check) agrees with
+    /// human labels: accuracy, Cohen's kappa, Spearman
+    Calibrate(crate::eval_rag::CalibrateArgs),
 }
 
 #[derive(clap::Args)]
@@ -30,7 +39,17 @@ pub enum EvalCommand {
     never goes into the default index (.cairn, CAIRN_INDEX or [index] path in cairn.toml); \
     --index DIR on the command line picks the folder instead; --store URL on the command line \
     (not CAIRN_STORE or the config) ingests it into that database store and scores retrieval \
-    there (documents already copied there by `cairn index migrate` are not embedded again)."
+    there (documents already copied there by `cairn index migrate` are not embedded again).\n\n\
+    Run files: --run FILE writes the ranking the metrics were computed from as a TREC run, one \
+    line `qid Q0 docid rank score tag` per retrieved document (rank from 1, tag cairn-MODE), \
+    for trec_eval, pytrec_eval or ranx. Its score column is N + 1 - rank for a query that \
+    ranks N documents, not the retrieval score: fused scores often tie, and trec_eval re-sorts \
+    ties by document id (descending), which would score another order than cairn measured. \
+    --score-run FILE scores another system's run instead of retrieving (nothing is ingested): \
+    each query's documents ordered as trec_eval orders them (score descending, ties by \
+    document id descending), every judged query counted (one the run lacks scores 0). \
+    MRR@10 is trec_eval's recip_rank over the top 10. --json adds per_query: each query's \
+    ndcg@10, recall@10, recall@100 and mrr@10."
 )]
 pub struct BeirArgs {
     /// The dataset folder
@@ -69,9 +88,21 @@ pub struct BeirArgs {
     /// Score only the first N judged queries (model-driven runs are slow on a CPU)
     #[arg(long, value_name = "N")]
     pub(crate) max_queries: Option<usize>,
-    /// Print the report as one JSON object
+    /// Print the report as one JSON object, with each query's metrics under per_query
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also write the ranking scored as a TREC run file (qid Q0 docid rank score tag), whole
+    /// or not at all
+    #[arg(long, value_name = "FILE")]
+    pub(crate) run: Option<PathBuf>,
+    /// Score this TREC run file (another system's ranking) against the split's judgements
+    /// instead of retrieving
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["run", "mode", "mmr", "expand", "rerank", "chunker", "chunk_tokens", "model"]
+    )]
+    pub(crate) score_run: Option<PathBuf>,
 }
 
 /// The largest `-k`: the runner ranks 10 × k chunks per query to find k documents.
@@ -104,6 +135,12 @@ fn check_numbers(a: &BeirArgs) -> Result<()> {
     }
     if a.chunk_tokens == Some(0) {
         anyhow::bail!("--chunk-tokens 0: a chunk needs at least 1 token");
+    }
+    // Before the ingest, which can take minutes, rather than after it.
+    if let Some(p) = &a.run {
+        if p.is_dir() {
+            anyhow::bail!("--run {}: is a folder; name the file to write", p.display());
+        }
     }
     Ok(())
 }
@@ -172,6 +209,9 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
     let a = match c {
         EvalCommand::Beir(a) => a,
         EvalCommand::Citations(a) => return crate::eval_citations::run(g, a),
+        EvalCommand::Rag(a) => return crate::eval_rag::run(g, *a),
+        EvalCommand::Compare(a) => return crate::eval_rag::compare(a),
+        EvalCommand::Calibrate(a) => return crate::eval_rag::calibrate(g, a),
     };
     check_numbers(&a)?;
     let ds = load_dataset(&a.dir, &a.split)?;
@@ -181,6 +221,9 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
             a.dir.display(),
             a.split
         );
+    }
+    if let Some(path) = &a.score_run {
+        return score_run(&a, &ds, path);
     }
     let search = options(g, a.mode, None)?;
     crate::search::check_weights(&search)?;
@@ -279,6 +322,7 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
     };
     let r = cairn_eval::evaluate_with(&retriever, &ds, &a.split, &opts, Some(&custom))?;
     qbar.finish_and_clear();
+    write_run(&a, &r)?;
     print_report(
         &r,
         &report,
@@ -287,6 +331,64 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         "reused the index",
         a.json,
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `--run FILE`, when given: the ranking `r` was scored on.
+pub(crate) fn write_run(a: &BeirArgs, r: &cairn_eval::EvalReport) -> Result<()> {
+    if let Some(path) = &a.run {
+        cairn_eval::write_run(path, &r.ranking, &format!("cairn-{}", r.mode))
+            .with_context(|| format!("--run {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `--score-run FILE`: another system's TREC run scored against the split's judged queries
+/// (the first --max-queries of them), as trec_eval scores it.
+fn score_run(
+    a: &BeirArgs,
+    ds: &cairn_eval::BeirDataset,
+    path: &std::path::Path,
+) -> Result<ExitCode> {
+    let run =
+        cairn_eval::read_run(path).with_context(|| format!("--score-run {}", path.display()))?;
+    let n = a.max_queries.unwrap_or(usize::MAX).min(ds.queries.len());
+    let qrels: cairn_eval::Qrels = ds.queries[..n]
+        .iter()
+        .map(|(qid, _)| (qid.clone(), ds.qrels[qid].clone()))
+        .collect();
+    let s = cairn_eval::evaluate_run(&run, &qrels);
+    if a.json {
+        let mut v = serde_json::to_value(&s)?;
+        v["dataset"] = ds.dir.display().to_string().into();
+        v["split"] = a.split.clone().into();
+        v["run"] = path.display().to_string().into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Run {} on BEIR {} ({} split, {} queries)",
+        path.display(),
+        ds.dir.display(),
+        a.split,
+        s.queries
+    );
+    println!("  nDCG@10     {:.4}", s.mean.ndcg_10);
+    println!("  Recall@10   {:.4}", s.mean.recall_10);
+    println!("  Recall@100  {:.4}", s.mean.recall_100);
+    println!("  MRR@10      {:.4}", s.mean.mrr_10);
+    if s.unranked_queries > 0 {
+        println!(
+            "  {} judged queries have no line in the run (scored 0)",
+            s.unranked_queries
+        );
+    }
+    if s.unjudged_run_queries > 0 {
+        println!(
+            "  {} queries of the run are not among the judged queries scored (ignored)",
+            s.unjudged_run_queries
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -87,6 +87,7 @@ pub fn run(
         Ok(hits.into_iter().map(|h| h.chunk.doc_id).collect())
     })?;
     bar.finish_and_clear();
+    crate::eval::write_run(a, &r)?;
     crate::eval::print_report(
         &r,
         &ingested,

@@ -10,6 +10,7 @@ mod chat_turn;
 mod cost;
 mod eval;
 mod eval_citations;
+mod eval_rag;
 mod eval_store;
 mod index_cmd;
 mod ingest;

@@ -1,11 +1,12 @@
 //! BEIR-format datasets (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`) and the run
 //! that scores a retriever on one.
 
-use crate::metrics::{mrr_at, ndcg_at, recall_at, Qrels};
+use crate::metrics::Qrels;
+use crate::trec::{QueryScores, Ranking};
 use cairn_rag::search::Scored;
 use cairn_rag::{Retriever, SearchError, SearchMode, SearchOptions};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,7 +40,7 @@ impl cairn_core::Classify for BeirError {
 pub struct BeirDataset {
     pub dir: PathBuf,
     pub corpus: PathBuf,
-    /// Queries that have judgements in the split, in file order.
+    /// Queries that have judgements in the split, in file order, each id once.
     pub queries: Vec<(String, String)>,
     pub qrels: Qrels,
 }
@@ -96,6 +97,7 @@ pub fn load_dataset(dir: &Path, split: &str) -> Result<BeirDataset, BeirError> {
     }
     let queries_path = dir.join("queries.jsonl");
     let mut queries = Vec::new();
+    let mut seen = HashSet::new();
     for (i, line) in open(&queries_path)?.lines().enumerate() {
         let line = line.map_err(|e| BeirError::File {
             path: queries_path.clone(),
@@ -114,7 +116,8 @@ pub fn load_dataset(dir: &Path, split: &str) -> Result<BeirDataset, BeirError> {
             serde_json::Value::Number(n) => n.to_string(),
             _ => continue,
         };
-        if qrels.contains_key(&id) {
+        // A query id listed twice is scored once, with its first text.
+        if qrels.contains_key(&id) && seen.insert(id.clone()) {
             queries.push((id, v["text"].as_str().unwrap_or("").to_string()));
         }
     }
@@ -179,6 +182,13 @@ pub struct EvalReport {
     pub mrr_10: f64,
     pub query_latency_ms_p50: f64,
     pub query_latency_ms_p95: f64,
+    /// Each query's metrics (the means above are over these).
+    pub per_query: BTreeMap<String, QueryScores>,
+    /// The ranking measured: each query's documents, best first, as scored (repeats
+    /// collapsed, a document with the query's id dropped, at most `k`); what
+    /// [`crate::trec::write_run`] writes.
+    #[serde(skip)]
+    pub ranking: Ranking,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -259,9 +269,10 @@ pub fn evaluate_ranked(
     opts: &EvalOptions,
     rank: &mut DocRanker,
 ) -> Result<EvalReport, BeirError> {
-    let (mut ndcg, mut r10, mut r100, mut mrr) = (0.0, 0.0, 0.0, 0.0);
     let queries = &ds.queries[..opts.max_queries.unwrap_or(usize::MAX).min(ds.queries.len())];
     let mut lat = Vec::with_capacity(queries.len());
+    let mut ranking = Vec::with_capacity(queries.len());
+    let mut per_query = BTreeMap::new();
     for (qid, text) in queries {
         let t = Instant::now();
         let ranked = rank(qid, text)?;
@@ -273,13 +284,10 @@ pub fn evaluate_ranked(
             .filter(|d| seen.insert(*d) && *d != qid.as_str())
             .take(opts.k)
             .collect();
-        let rels = &ds.qrels[qid];
-        ndcg += ndcg_at(10, &docs, rels);
-        r10 += recall_at(10, &docs, rels);
-        r100 += recall_at(100, &docs, rels);
-        mrr += mrr_at(10, &docs, rels);
+        per_query.insert(qid.clone(), QueryScores::of(&docs, &ds.qrels[qid]));
+        ranking.push((qid.clone(), docs.iter().map(|d| d.to_string()).collect()));
     }
-    let n = queries.len().max(1) as f64;
+    let mean = QueryScores::mean(per_query.values());
     lat.sort_by(|a, b| a.total_cmp(b));
     Ok(EvalReport {
         dataset: ds.dir.display().to_string(),
@@ -288,12 +296,14 @@ pub fn evaluate_ranked(
         mmr: opts.mmr,
         ranker: opts.ranker_name.clone(),
         queries: queries.len(),
-        ndcg_10: ndcg / n,
-        recall_10: r10 / n,
-        recall_100: r100 / n,
-        mrr_10: mrr / n,
+        ndcg_10: mean.ndcg_10,
+        recall_10: mean.recall_10,
+        recall_100: mean.recall_100,
+        mrr_10: mean.mrr_10,
         query_latency_ms_p50: percentile(&lat, 0.5),
         query_latency_ms_p95: percentile(&lat, 0.95),
+        per_query,
+        ranking,
     })
 }
 

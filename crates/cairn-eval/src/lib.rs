@@ -20,9 +20,12 @@
 pub mod beir;
 pub mod calibrate;
 pub mod metrics;
+pub mod rag;
+pub mod trec;
 
 pub use beir::{
     evaluate, evaluate_ranked, evaluate_with, load_dataset, BeirDataset, BeirError, DocRanker,
     EvalOptions, EvalReport, Ranker,
 };
 pub use metrics::{mrr_at, ndcg_at, recall_at, Qrels};
+pub use trec::{evaluate_run, read_run, write_run, QueryScores, Ranking, Run, RunScores};

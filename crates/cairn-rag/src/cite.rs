@@ -318,7 +318,7 @@ fn with_marker(sentence: &str, n: usize) -> String {
 }
 
 /// The text without its `[n]` markers (and the space before each).
-pub(crate) fn strip_markers(text: &str) -> String {
+pub fn strip_markers(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(o) = rest.find('[') {

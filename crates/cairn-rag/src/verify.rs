@@ -399,11 +399,28 @@ impl Judge {
 
     /// The verdict on whether `passage` entails `sentence` (citation markers ignored).
     pub async fn judge(&self, sentence: &str, passage: &str) -> Result<Verdict, LlmError> {
-        cairn_llm::structured::generate::<Verdict>(
+        self.verdict(sentence, passage).await.map(|(v, _)| v)
+    }
+
+    /// The verdict with the facts of the call that gave it (model, cost, cache hit).
+    pub async fn verdict(
+        &self,
+        sentence: &str,
+        passage: &str,
+    ) -> Result<(Verdict, cairn_llm::Served), LlmError> {
+        let format = cairn_llm::structured::format_of::<Verdict>();
+        let (v, resp) = cairn_llm::structured::generate_json(
             self.model.as_ref(),
             &Self::request(sentence, passage),
+            &format,
         )
-        .await
+        .await?;
+        let verdict = serde_json::from_value(v).map_err(|e| LlmError::SchemaMismatch {
+            schema_name: format.name,
+            errors: e.to_string(),
+            reply: resp.text(),
+        })?;
+        Ok((verdict, resp.served))
     }
 }
 

@@ -227,8 +227,17 @@ impl Config {
     /// so a rerun costs nothing and gives the same verdicts.
     #[cfg(feature = "rag")]
     pub fn judge(&self, spec: Option<&str>) -> Result<cairn_rag::verify::Judge, StackError> {
+        Ok(cairn_rag::verify::Judge::new(self.judge_model(spec)?))
+    }
+
+    /// A judge model (`spec`, else the configured one) in the full stack, every reply cached
+    /// on disk (`judge/` in cairn's cache folder) by model and request: what `eval rag`'s
+    /// judge metrics and the citation judge call, so reruns are free and identical.
+    pub fn judge_model(&self, spec: Option<&str>) -> Result<Arc<dyn ChatModel>, StackError> {
         let stack = self.chat_model(spec, false)?;
-        let cached = cairn_llm::middleware::Cache::new(stack.model, cache_dir().join("judge"));
-        Ok(cairn_rag::verify::Judge::new(Arc::new(cached)))
+        Ok(Arc::new(cairn_llm::middleware::Cache::new(
+            stack.model,
+            cache_dir().join("judge"),
+        )))
     }
 }

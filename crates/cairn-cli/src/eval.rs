@@ -29,6 +29,8 @@ pub enum EvalCommand {
     /// Measure how well the faithfulness metric (a judge, or the lexical check) agrees with
     /// human labels: accuracy, Cohen's kappa, Spearman
     Calibrate(crate::eval_rag::CalibrateArgs),
+    /// Print a saved run's summary and render its HTML report (`eval rag --out` wrote it)
+    Report(crate::eval_rag::ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -212,6 +214,7 @@ pub fn run(g: &Globals, c: EvalCommand) -> Result<ExitCode> {
         EvalCommand::Rag(a) => return crate::eval_rag::run(g, *a),
         EvalCommand::Compare(a) => return crate::eval_rag::compare(a),
         EvalCommand::Calibrate(a) => return crate::eval_rag::calibrate(g, a),
+        EvalCommand::Report(a) => return crate::eval_rag::report(a),
     };
     check_numbers(&a)?;
     let ds = load_dataset(&a.dir, &a.split)?;

@@ -492,3 +492,23 @@ pub fn calibrate(g: &Globals, a: CalibrateArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// A run written by `cairn eval rag --out`
+    run: PathBuf,
+    /// Write the report, one self-contained HTML file
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+}
+
+/// Prints a saved run's summary again, and renders its HTML report.
+pub fn report(a: ReportArgs) -> Result<ExitCode> {
+    let run = RagRun::load(&a.run)?;
+    if let Some(p) = &a.report {
+        write_whole(p, rag::report::render_html(&run).as_bytes())
+            .with_context(|| format!("--report {}: cannot write the report", p.display()))?;
+    }
+    print_summary(&run, run.judge.as_deref());
+    Ok(ExitCode::SUCCESS)
+}

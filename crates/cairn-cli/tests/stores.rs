@@ -77,6 +77,65 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// Starts `cairn serve` with the store as collection `docs`, runs one dense `/v1/search`
+/// and returns the chunk ids it answered, after a SIGTERM that must end the server cleanly.
+async fn serve_search(cwd: &std::path::Path, url: &str, q: &str) -> Vec<String> {
+    use std::io::BufRead;
+    let mut c = cairn_no_provider();
+    c.current_dir(cwd)
+        .env("CAIRN_KEYS", cwd.join("keys.sqlite"))
+        .env("CAIRN_LEDGER", cwd.join("ledger.sqlite"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--collection",
+            &format!("docs={url}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let base = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                log.push_str(&l);
+                log.push('\n');
+                if let Some(rest) = l.split("listening on ").nth(1) {
+                    break rest.split(' ').next().unwrap().to_string();
+                }
+            }
+            _ => {
+                let _ = child.kill();
+                panic!("cairn serve on {url} did not start:\n{log}");
+            }
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    let r: Value = reqwest::Client::new()
+        .post(format!("{base}/v1/search"))
+        .json(&serde_json::json!({"collection": "docs", "query": q, "mode": "dense", "k": 5}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(
+        child.wait().unwrap().success(),
+        "{url}: serve did not stop cleanly"
+    );
+    assert_eq!(r["collection"], "docs", "{r}");
+    r["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{url}: {r}"))
+        .iter()
+        .map(|h| h["chunk_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_search_ask_and_info_work_the_same_on_every_store() {
     let tmp = tempfile::tempdir().unwrap();
@@ -181,6 +240,10 @@ async fn ingest_search_ask_and_info_work_the_same_on_every_store() {
             "{url}: the model read the same passages"
         );
         assert_eq!(a["citations"], emb_answer["citations"], "{url}: {a}");
+
+        // `cairn serve` over the same store answers /v1/search with the same chunks.
+        let served = serve_search(work, &url, q).await;
+        assert_eq!(served, want, "{url}: cairn serve --collection docs=URL");
 
         // Hybrid runs in Postgres; Chroma has no ranked full text and says so.
         let hybrid = cairn_at(work, &st, &[], &["search", q, "--mode", "hybrid", "--json"]);

@@ -400,3 +400,54 @@ async fn eval_rag_judge_is_cached_and_compare_finds_the_change() {
         "{out}"
     );
 }
+
+/// Calibrating a judge: its faithfulness verdicts on labelled responses, agreement computed
+/// from them (here the judge agrees on one of two labels).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_calibrate_scores_a_judge_against_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let labels = d.join("labels.jsonl");
+    std::fs::write(
+        &labels,
+        concat!(
+            "{\"response\":\"Dunlop patented the tyre.\",\"context\":\"John Boyd Dunlop patented the pneumatic tyre in 1888.\",\"label\":true}\n",
+            "{\"response\":\"Starley patented the tyre.\",\"context\":\"John Boyd Dunlop patented the pneumatic tyre in 1888.\",\"label\":false}\n",
+        ),
+    )
+    .unwrap();
+    let mock = Llmock::start().await;
+    mock.scenario(json!([
+        reply(json!({"statements": ["Dunlop patented the tyre."]})),
+        verdicts(&[1]),
+        reply(json!({"statements": ["Starley patented the tyre."]})),
+        verdicts(&[1]),
+    ]))
+    .await;
+    let (code, out, err) = eval(
+        Some(&mock),
+        d,
+        &[
+            "calibrate",
+            "--labels",
+            labels.to_str().unwrap(),
+            "--judge",
+            "openai:judge-model",
+            "--concurrency",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r = common::json(&out);
+    assert_eq!(r["scorer"], "faithfulness (judge openai:judge-model)");
+    let a = &r["agreement"];
+    assert_eq!(
+        (a["tp"].as_u64(), a["fp"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    assert_eq!(a["accuracy"].as_f64(), Some(0.5));
+    assert_eq!(a["kappa"].as_f64(), Some(0.0));
+    assert_eq!(r["cost"]["calls"], 4);
+}

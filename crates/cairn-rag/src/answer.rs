@@ -51,8 +51,7 @@ impl Answer {
     /// where there were several.
     pub fn to_json(&self, collection: Option<&str>) -> serde_json::Value {
         use serde_json::json;
-        let mut citations = serde_json::to_value(&self.citations).unwrap_or_default();
-        citations["cited"] = json!(self.cited);
+        let citations = self.citations_json();
         if !self.asked_model {
             return json!({"question": self.question, "answer": self.text, "answered": false,
                 "model": null, "sources": [], "best_relevance": self.best_relevance,
@@ -65,18 +64,23 @@ impl Answer {
             "best_relevance": self.best_relevance})
     }
 
-    /// The numbered sources as JSON, each marked cited or not.
+    /// The numbered sources as JSON ([`Source::to_json`]), each marked cited or not.
     pub fn sources_json(&self) -> serde_json::Value {
         self.sources
             .iter()
             .map(|s| {
-                let p = &s.passage;
-                serde_json::json!({"n": s.n, "cited": self.cited.contains(&s.n),
-                    "source": p.source, "title": p.title, "heading_path": p.heading_path,
-                    "page": p.page, "start": p.start, "end": p.end, "chunk_ids": p.chunk_ids,
-                    "rank": p.rank, "truncated": s.truncated, "text": p.text})
+                let mut v = s.to_json();
+                v["cited"] = self.cited.contains(&s.n).into();
+                v
             })
             .collect()
+    }
+
+    /// The citation counts with the cited source numbers (`cited`), as JSON.
+    pub fn citations_json(&self) -> serde_json::Value {
+        let mut citations = serde_json::to_value(&self.citations).unwrap_or_default();
+        citations["cited"] = serde_json::json!(self.cited);
+        citations
     }
 
     /// The sources the answer cites, in order of first citation.

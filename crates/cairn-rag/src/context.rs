@@ -15,6 +15,16 @@ pub struct Source {
 }
 
 impl Source {
+    /// The source as the server's and `ask --json`'s clients read it: number, location,
+    /// span, chunk ids and passage text.
+    pub fn to_json(&self) -> serde_json::Value {
+        let p = &self.passage;
+        serde_json::json!({"n": self.n, "source": p.source, "title": p.title,
+            "heading_path": p.heading_path, "page": p.page, "start": p.start, "end": p.end,
+            "chunk_ids": p.chunk_ids, "rank": p.rank, "truncated": self.truncated,
+            "text": p.text})
+    }
+
     /// Where the passage comes from, for people: `path › heading › heading (page 3)`.
     pub fn location(&self) -> String {
         let p = &self.passage;

@@ -159,13 +159,9 @@ async fn pump(
             ChatEvent::Served { served: sv } => served = sv.clone(),
             ChatEvent::Restart { reason, .. } if sent => {
                 s.metrics.stream_error("upstream");
-                let e = ApiError::new(
-                    axum::http::StatusCode::BAD_GATEWAY,
-                    format!(
-                        "the model's stream broke after it had sent output ({reason}): ask again"
-                    ),
-                );
-                let _ = tx.send(data(&e.body())).await;
+                let _ = tx
+                    .send(data(&ApiError::broke_after_output(reason).body()))
+                    .await;
                 return;
             }
             _ => {}

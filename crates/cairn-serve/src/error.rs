@@ -64,6 +64,15 @@ impl ApiError {
         }
     }
 
+    /// 502 sent in place of a stream's next chunk when the model's stream broke after output
+    /// went out: the client cannot be sent a restart, so it is told to ask again.
+    pub fn broke_after_output(reason: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the model's stream broke after it had sent output ({reason}): ask again"),
+        )
+    }
+
     /// 413 for `what` ("the request body", "the upload") over `limit` bytes.
     pub fn too_large(what: &str, limit: usize) -> Self {
         ApiError {

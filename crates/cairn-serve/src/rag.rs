@@ -177,7 +177,7 @@ pub async fn ask(
                         .data(answer.to_json(Some(&name)).to_string())
                 }
                 Ok(AnswerEvent::Sources { sources }) => {
-                    let v: Vec<Value> = sources.iter().map(source_json).collect();
+                    let v: Vec<Value> = sources.iter().map(|s| s.to_json()).collect();
                     Event::default()
                         .event("sources")
                         .data(json!({"sources": v}).to_string())
@@ -210,20 +210,11 @@ fn served_by(a: &Answer, spec: &str) -> String {
     }
 }
 
-fn source_json(s: &cairn_rag::context::Source) -> Value {
-    let p = &s.passage;
-    json!({"n": s.n, "source": p.source, "title": p.title, "heading_path": p.heading_path,
-        "page": p.page, "start": p.start, "end": p.end, "chunk_ids": p.chunk_ids,
-        "truncated": s.truncated, "text": p.text})
-}
-
 /// The `cairn` extension of a `rag:` chat answer: sources, citation counts, per-sentence
 /// support.
 fn extension(a: &Answer, served: &str) -> Value {
-    let mut citations = serde_json::to_value(&a.citations).unwrap_or_default();
-    citations["cited"] = json!(a.cited);
     json!({"collection": null, "served_by": served, "cost_usd": a.served.cost_usd,
-        "answered": a.answered, "sources": a.sources_json(), "citations": citations,
+        "answered": a.answered, "sources": a.sources_json(), "citations": a.citations_json(),
         "sentences": a.sentences})
 }
 
@@ -285,11 +276,9 @@ pub async fn chat(
                 }
                 Ok(AnswerEvent::Restart { reason }) if sent => {
                     st.metrics.stream_error("upstream");
-                    let e = ApiError::new(
-                        axum::http::StatusCode::BAD_GATEWAY,
-                        format!("the model's stream broke after it had sent output ({reason}): ask again"),
-                    );
-                    let _ = tx.send(data(&e.body())).await;
+                    let _ = tx
+                        .send(data(&ApiError::broke_after_output(&reason).body()))
+                        .await;
                     return;
                 }
                 Ok(AnswerEvent::Done { answer }) => {

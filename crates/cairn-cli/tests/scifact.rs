@@ -98,6 +98,8 @@ fn scifact_quality_and_kill_mid_ingest() {
         assert!(ndcg >= floor, "{mode} nDCG@10 {ndcg} < {floor}");
         assert!(v["recall@100"].as_f64().unwrap() >= v["recall@10"].as_f64().unwrap());
     }
+    // The same index's hybrid ranking as a TREC run file, held to pytrec_eval.
+    hybrid_run_matches_pytrec_eval(&sf, &clean);
 
     // Kill an ingest once some batches are committed, then rerun it.
     let killed = tmp.path().join("killed");
@@ -352,4 +354,81 @@ fn through_database_stores(
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("no full-text search"), "{err}");
+}
+
+/// The hybrid ranking of `index` written as a TREC run file: its lines well formed, its
+/// metrics equal to pytrec_eval's per query and on the mean, and read back by `--score-run`
+/// to the same scores.
+fn hybrid_run_matches_pytrec_eval(sf: &std::path::Path, index: &std::path::Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_path = tmp.path().join("runs/hybrid.txt");
+    let (code, out, err) = run(&[
+        "eval",
+        "beir",
+        sf.to_str().unwrap(),
+        "--index",
+        index.to_str().unwrap(),
+        "--mode",
+        "hybrid",
+        "--run",
+        run_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    assert_eq!(v["queries"], 300, "{out}");
+    let per_query = v["per_query"].as_object().unwrap();
+    assert_eq!(per_query.len(), 300);
+    let ndcg = v["ndcg@10"].as_f64().unwrap();
+    assert!(ndcg >= 0.68, "hybrid nDCG@10 {ndcg}");
+
+    // The file: per query, ranks 1.. in order and strictly decreasing scores, tag cairn-hybrid.
+    let text = std::fs::read_to_string(&run_path).unwrap();
+    let mut last: Option<(String, usize, f64)> = None;
+    let mut lines = 0;
+    for line in text.lines() {
+        let c: Vec<&str> = line.split(' ').collect();
+        assert_eq!(c.len(), 6, "{line}");
+        assert_eq!((c[1], c[5]), ("Q0", "cairn-hybrid"), "{line}");
+        let (rank, score): (usize, f64) = (c[3].parse().unwrap(), c[4].parse().unwrap());
+        match &last {
+            Some((q, r, s)) if q == c[0] => {
+                assert_eq!(rank, r + 1, "{line}");
+                assert!(score < *s, "{line}");
+            }
+            _ => {
+                assert_eq!(rank, 1, "{line}");
+                assert!(per_query.contains_key(c[0]), "{line}");
+            }
+        }
+        last = Some((c[0].to_string(), rank, score));
+        lines += 1;
+    }
+    assert_eq!(lines, 300 * 100, "100 documents for each query");
+    assert!(!tmp.path().join("runs/hybrid.txt.part").exists());
+
+    let report = tmp.path().join("report.json");
+    std::fs::write(&report, &out).unwrap();
+    let qrels = sf.join("qrels/test.tsv");
+    parity(&qrels, &run_path, &report);
+
+    // cairn reading its own run back scores what it measured.
+    let (code, out2, err) = run(&[
+        "eval",
+        "beir",
+        sf.to_str().unwrap(),
+        "--score-run",
+        run_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let s = json(&out2);
+    assert_eq!(s["unranked_queries"], 0);
+    for key in ["ndcg@10", "recall@10", "recall@100", "mrr@10"] {
+        let (a, b) = (v[key].as_f64().unwrap(), s[key].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-12, "{key}: {a} vs {b}");
+        for (qid, m) in per_query {
+            assert_eq!(m[key], s["per_query"][qid][key], "{qid} {key}");
+        }
+    }
 }

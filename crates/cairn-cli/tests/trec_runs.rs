@@ -3,48 +3,11 @@
 //! `tests/python/pytrec_parity.py` in the test venv (`scripts/test` installs
 //! pytrec_eval-terrier there): on a small dataset built to hit trec_eval's corners (ties in
 //! score, judgements of 0 and below, a query the run lacks, a query without judgements) and
-//! on SciFact's hybrid ranking.
+//! (in `tests/scifact.rs`, on the index it builds) on SciFact's hybrid ranking.
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// The test venv's Python: beside `CAIRN_LLMOCK` (which `scripts/test` sets), else in the
-/// cache's venv.
-fn python() -> PathBuf {
-    if let Some(llmock) = std::env::var_os("CAIRN_LLMOCK") {
-        return Path::new(&llmock).with_file_name("python");
-    }
-    let cache = std::env::var_os("CAIRN_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                .join(".cache/cairn")
-        });
-    cache.join("venv/bin/python")
-}
-
-/// Runs the parity script on a qrels file, a run and cairn's JSON report; returns its output.
-fn parity(qrels: &Path, run: &Path, report: &Path) -> String {
-    let script = repo_root().join("crates/cairn-cli/tests/python/pytrec_parity.py");
-    let o = Command::new(python())
-        .arg(&script)
-        .args([qrels, run, report])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (scripts/test makes the venv with pytrec_eval-terrier)",
-                python().display()
-            )
-        });
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let err = String::from_utf8_lossy(&o.stderr);
-    eprintln!("{out}{err}");
-    assert!(o.status.success(), "pytrec_parity.py failed:\n{out}\n{err}");
-    assert!(out.contains("parity: every value within 1e-06"), "{out}");
-    out
-}
+use std::path::Path;
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -155,79 +118,4 @@ fn another_systems_run_is_scored_as_trec_eval_scores_it() {
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("--mode"), "{err}");
-}
-
-#[test]
-fn scifact_hybrid_run_matches_pytrec_eval() {
-    let sf = scifact();
-    let tmp = tempfile::tempdir().unwrap();
-    let run_path = tmp.path().join("runs/hybrid.txt");
-    // No --index: the evaluation index under the cache, built once and reused by later runs.
-    let (code, out, err) = run(&[
-        "eval",
-        "beir",
-        sf.to_str().unwrap(),
-        "--mode",
-        "hybrid",
-        "--run",
-        run_path.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let v = json(&out);
-    assert_eq!(v["queries"], 300, "{out}");
-    let per_query = v["per_query"].as_object().unwrap();
-    assert_eq!(per_query.len(), 300);
-    let ndcg = v["ndcg@10"].as_f64().unwrap();
-    assert!(ndcg >= 0.68, "hybrid nDCG@10 {ndcg}");
-
-    // The file: per query, ranks 1.. in order and strictly decreasing scores, tag cairn-hybrid.
-    let text = std::fs::read_to_string(&run_path).unwrap();
-    let mut last: Option<(String, usize, f64)> = None;
-    let mut lines = 0;
-    for line in text.lines() {
-        let c: Vec<&str> = line.split(' ').collect();
-        assert_eq!(c.len(), 6, "{line}");
-        assert_eq!((c[1], c[5]), ("Q0", "cairn-hybrid"), "{line}");
-        let (rank, score): (usize, f64) = (c[3].parse().unwrap(), c[4].parse().unwrap());
-        match &last {
-            Some((q, r, s)) if q == c[0] => {
-                assert_eq!(rank, r + 1, "{line}");
-                assert!(score < *s, "{line}");
-            }
-            _ => {
-                assert_eq!(rank, 1, "{line}");
-                assert!(per_query.contains_key(c[0]), "{line}");
-            }
-        }
-        last = Some((c[0].to_string(), rank, score));
-        lines += 1;
-    }
-    assert_eq!(lines, 300 * 100, "100 documents for each query");
-    assert!(!tmp.path().join("runs/hybrid.txt.part").exists());
-
-    let report = tmp.path().join("report.json");
-    std::fs::write(&report, &out).unwrap();
-    let qrels = sf.join("qrels/test.tsv");
-    parity(&qrels, &run_path, &report);
-
-    // cairn reading its own run back scores what it measured.
-    let (code, out2, err) = run(&[
-        "eval",
-        "beir",
-        sf.to_str().unwrap(),
-        "--score-run",
-        run_path.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let s = json(&out2);
-    assert_eq!(s["unranked_queries"], 0);
-    for key in ["ndcg@10", "recall@10", "recall@100", "mrr@10"] {
-        let (a, b) = (v[key].as_f64().unwrap(), s[key].as_f64().unwrap());
-        assert!((a - b).abs() < 1e-12, "{key}: {a} vs {b}");
-        for (qid, m) in per_query {
-            assert_eq!(m[key], s["per_query"][qid][key], "{qid} {key}");
-        }
-    }
 }

@@ -88,3 +88,39 @@ pub fn ingest(src: &Path, index: &Path, extra: &[&str]) {
     let (code, _, err) = run(&args);
     assert_eq!(code, 0, "{err}");
 }
+
+/// The test venv's Python: beside `CAIRN_LLMOCK` (which `scripts/test` sets), else in the
+/// cache's venv.
+pub fn python() -> PathBuf {
+    if let Some(llmock) = std::env::var_os("CAIRN_LLMOCK") {
+        return Path::new(&llmock).with_file_name("python");
+    }
+    let cache = std::env::var_os("CAIRN_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/cairn")
+        });
+    cache.join("venv/bin/python")
+}
+
+/// Runs the parity script on a qrels file, a run and cairn's JSON report; returns its output.
+pub fn parity(qrels: &Path, run: &Path, report: &Path) -> String {
+    let script = repo_root().join("crates/cairn-cli/tests/python/pytrec_parity.py");
+    let o = Command::new(python())
+        .arg(&script)
+        .args([qrels, run, report])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (scripts/test makes the venv with pytrec_eval-terrier)",
+                python().display()
+            )
+        });
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("{out}{err}");
+    assert!(o.status.success(), "pytrec_parity.py failed:\n{out}\n{err}");
+    assert!(out.contains("parity: every value within 1e-06"), "{out}");
+    out
+}

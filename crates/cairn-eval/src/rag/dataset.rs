@@ -267,7 +267,7 @@ fn response_of_record(rec: &Map<String, Value>) -> Result<Response, String> {
         Some(Value::Null) | None => !cairn_rag::cite::says_it_does_not_know(&answer),
         Some(_) => return Err("`answered` must be true or false".into()),
     };
-    let statements = statements_of(&answer, contexts.len());
+    let statements = statements_of(&answer);
     Ok(Response {
         answer,
         contexts,
@@ -279,7 +279,7 @@ fn response_of_record(rec: &Map<String, Value>) -> Result<Response, String> {
 
 /// The answer's sentences with the `[n]` markers each carries (numbers naming no context are
 /// kept: they cite nothing real, which citation precision counts against them).
-pub fn statements_of(answer: &str, _contexts: usize) -> Vec<Statement> {
+pub fn statements_of(answer: &str) -> Vec<Statement> {
     cairn_rag::cite::sentences(answer)
         .into_iter()
         .map(|s| Statement {

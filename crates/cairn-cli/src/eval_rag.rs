@@ -49,6 +49,10 @@ pub struct Args {
     model: Option<String>,
     #[command(flatten)]
     rag: RagArgs,
+    /// The embedding model answer_relevancy compares questions with: provider:model (openai,
+    /// gemini or ollama) [default: the local all-MiniLM-L6-v2]
+    #[arg(long, value_name = "MODEL", requires = "judge")]
+    judge_embedder: Option<String>,
     /// Metrics to score, comma-separated [default: every metric the judge allows]
     #[arg(long, value_delimiter = ',', value_name = "METRIC,…")]
     metrics: Vec<Metric>,
@@ -178,12 +182,19 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
             .config
             .judge_model(Some(spec))
             .with_context(|| format!("--judge {spec}"))?;
-        let embedder = if evaluator.metrics().contains(&Metric::AnswerRelevancy) {
-            let e = crate::models::load_embedder(g.model_dir.as_deref(), g.quiet)?;
-            Some(Arc::new(cairn_core::BlockingEmbedder::new(e.embedder))
-                as Arc<dyn cairn_core::AsyncEmbedder>)
-        } else {
-            None
+        let embedder: Option<Arc<dyn cairn_core::AsyncEmbedder>> = match (
+            &a.judge_embedder,
+            evaluator.metrics().contains(&Metric::AnswerRelevancy),
+        ) {
+            (_, false) => None,
+            (Some(spec), true) => Some(Arc::new(
+                rt.block_on(g.config.remote_embedder(spec))
+                    .with_context(|| format!("--judge-embedder {spec}"))?,
+            )),
+            (None, true) => {
+                let e = crate::models::load_embedder(g.model_dir.as_deref(), g.quiet)?;
+                Some(Arc::new(cairn_core::BlockingEmbedder::new(e.embedder)))
+            }
         };
         judge_name = Some(chat.id().to_string());
         evaluator = evaluator.judge(JudgeModels { chat, embedder });

@@ -59,7 +59,8 @@ pub struct RagArgs {
     /// cached on disk)
     #[arg(long, value_enum, default_value = "lexical")]
     pub verify: VerifyChoice,
-    /// provider:name of the judge for --verify model [default: the answering model]
+    /// provider:name of the judge for --verify model [default: the answering model]; in
+    /// `eval rag`, the model that scores the judge metrics
     #[arg(long, value_name = "MODEL")]
     pub judge: Option<String>,
 }

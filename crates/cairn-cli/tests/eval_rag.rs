@@ -451,3 +451,87 @@ async fn eval_calibrate_scores_a_judge_against_labels() {
     assert_eq!(a["kappa"].as_f64(), Some(0.0));
     assert_eq!(r["cost"]["calls"], 4);
 }
+
+/// Answer relevancy with a remote embedding model (`--judge-embedder`): the mean cosine of the
+/// judge's generated questions to the question, from the provider's own vectors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_relevancy_uses_the_judge_embedder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let q = "Who patented the pneumatic tyre?";
+    let other = "When was the safety bicycle built?";
+    let answers = d.join("a.jsonl");
+    std::fs::write(
+        &answers,
+        json!({"question": q, "answer": "John Boyd Dunlop patented it.", "contexts": ["Dunlop patented the pneumatic tyre in 1888."]})
+            .to_string(),
+    )
+    .unwrap();
+    let mock = Llmock::start().await;
+    // Only the judge's chat call gets the scripted reply (the embedder's calls are left to
+    // llmock's own deterministic vectors).
+    let mut r = reply(json!({"questions": [q, q, other], "noncommittal": 0}));
+    r["match"] = json!({"model": "judge-model"});
+    mock.scenario(json!([r])).await;
+    let model = "text-embedding-3-small";
+    let (code, out, err) = eval(
+        Some(&mock),
+        d,
+        &[
+            "rag",
+            "--answers",
+            answers.to_str().unwrap(),
+            "--judge",
+            "openai:judge-model",
+            "--judge-embedder",
+            &format!("openai:{model}"),
+            "--metrics",
+            "answer_relevancy",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let got = common::json(&out)["samples"][0]["metrics"]["answer_relevancy"]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{out}"));
+    // The provider's vectors for the question and the one different generated question.
+    let v: Value = reqwest::Client::new()
+        .post(format!("{}/embeddings", mock.base_for("openai")))
+        .json(&json!({"model": model, "input": [q, other]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let vec = |i: usize| -> Vec<f64> {
+        v["data"][i]["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (a, b) = (vec(0), vec(1));
+    let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+    let norm = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let cos = dot / (norm(&a) * norm(&b));
+    let want = ((1.0 + 1.0 + cos) / 3.0).max(0.0);
+    assert!(
+        (got - want).abs() < 1e-4,
+        "answer_relevancy {got}, by hand {want}: {out}"
+    );
+    let (code, _, err) = eval(
+        None,
+        d,
+        &[
+            "rag",
+            "--answers",
+            answers.to_str().unwrap(),
+            "--judge-embedder",
+            "openai:x",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("--judge"), "{err}");
+}

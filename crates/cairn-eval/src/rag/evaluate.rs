@@ -243,7 +243,10 @@ impl Evaluator {
             .collect()
             .await;
         progress.finish();
-        let answer_cost_usd = samples.iter().filter_map(|s| s.response.cost_usd).sum();
+        let answer_cost_usd = samples
+            .iter()
+            .filter_map(|s| s.response.cost_usd)
+            .fold(0.0, |a, b| a + b);
         let mut run = RagRun {
             version: RUN_VERSION,
             created_unix,

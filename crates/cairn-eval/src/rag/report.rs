@@ -179,7 +179,7 @@ pub fn render_html(run: &RagRun) -> String {
 fn header(out: &mut String, run: &RagRun) {
     let calls: u64 = run.judge_cost.values().map(|c| c.calls).sum();
     let cached: u64 = run.judge_cost.values().map(|c| c.cached).sum();
-    let usd: f64 = run.judge_cost.values().map(|c| c.usd).sum();
+    let usd: f64 = run.judge_cost.values().fold(0.0, |a, c| a + c.usd);
     let date = if run.created_unix == 0 {
         "–".to_string()
     } else {

@@ -126,16 +126,27 @@ fn read_as_unprivileged(work: &Path, test: &str, dir: &Path, expected: &str, mod
         chmod(&exe, 0o755);
     }
     use std::os::unix::process::CommandExt;
-    let out = Command::new(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR, dir)
-        .env(CHILD_EXPECT, expected)
-        .env(CHILD_MODE, mode)
-        .current_dir(work)
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
+    // A thread of this test process forking while the copy's write handle was open leaves the
+    // child holding it, and exec then fails with ETXTBSY until that child execs: retry briefly.
+    let mut tries = 0;
+    let out = loop {
+        let r = Command::new(&exe)
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_DIR, dir)
+            .env(CHILD_EXPECT, expected)
+            .env(CHILD_MODE, mode)
+            .current_dir(work)
+            .uid(65534)
+            .gid(65534)
+            .output();
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => break r.unwrap(),
+        }
+    };
     assert!(
         out.status.success(),
         "{mode}: the reader as nobody failed:\n{}\n{}",

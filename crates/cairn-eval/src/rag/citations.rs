@@ -7,7 +7,8 @@
 //!   citations entail and that cites more than one passage, a citation is needed unless its
 //!   passage alone fails to entail the sentence while the others without it still do; a
 //!   sentence citing one passage adds 1 if it is entailed; a sentence not entailed adds 0.
-//!   An answer without citations scores 0.
+//!   An answer without citations scores 0, and a sentence citing a number that names no
+//!   passage is not entailed (as ALCE scores it).
 //!
 //! Only the citations the answering model wrote count (see [`super::sample::Response`]).
 
@@ -82,7 +83,11 @@ pub async fn scores(response: &Response, check: &Entailment<'_>) -> [MetricResul
         let mut cites = s.cites.clone();
         cites.dedup();
         total += cites.len();
-        let joint = !cites.is_empty() && {
+        // As ALCE: a citation naming no passage makes the sentence unsupported.
+        let in_range = cites
+            .iter()
+            .all(|&n| (1..=response.contexts.len()).contains(&n));
+        let joint = !cites.is_empty() && in_range && {
             match check.entails(&join(&cites), &s.text).await {
                 Ok(b) => b,
                 Err(e) => return skip(&e),
@@ -190,6 +195,10 @@ mod tests {
         let r = response(&[("Hikers build cairns to mark a trail [3].", &[3])]);
         assert_eq!(run(&r), (0.0, 0.0));
         let r = response(&[("Hikers build cairns to mark a trail [9].", &[9])]);
+        assert_eq!(run(&r), (0.0, 0.0));
+        // [1] alone would support it, but [9] names no passage: ALCE counts the sentence
+        // unsupported and neither citation as needed.
+        let r = response(&[("Hikers build cairns to mark a trail [1][9].", &[1, 9])]);
         assert_eq!(run(&r), (0.0, 0.0));
     }
 

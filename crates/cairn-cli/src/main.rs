@@ -110,7 +110,12 @@ enum Command {
 enum ModelsCommand {
     /// Fetch (if needed) and verify the embedding model and the offline generator, then print
     /// where they are
-    Fetch,
+    Fetch {
+        /// Local generators to fetch instead of the default ones, by name:
+        /// smollm2-135m-instruct, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b (`local:` optional)
+        #[arg(value_name = "GENERATOR")]
+        generators: Vec<String>,
+    },
 }
 
 #[derive(Clone)]
@@ -266,19 +271,38 @@ fn run(cli: Cli, index_flag: bool, store_flag: bool) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Models(ModelsCommand::Fetch) => {
-            let m = models::resolve(g.model_dir.as_deref())?;
-            println!(
-                "{} ({}): {}",
-                cairn_models::MINILM_L6_V2.name,
-                m.source,
-                m.dir.display()
-            );
+        Command::Models(ModelsCommand::Fetch { generators }) => {
             // The generator has its own folder: `--model-dir` names the embedder's.
             let resolver = cairn_models::Resolver::from_env_with_dir_var(None);
-            let spec = cairn_models::SMOLLM2_135M_INSTRUCT;
-            let m = resolver.resolve(&spec)?;
-            println!("{} ({}): {}", spec.name, m.source, m.dir.display());
+            let mut wanted = Vec::new();
+            for name in &generators {
+                let bare = name.strip_prefix("local:").unwrap_or(name);
+                let known = cairn_models::local_chat_model(bare).ok_or_else(|| {
+                    let names: Vec<&str> = cairn_models::LOCAL_CHAT_MODELS
+                        .iter()
+                        .map(|m| m.name)
+                        .collect();
+                    anyhow::anyhow!(
+                        "models fetch {name}: unknown local generator; use one of {}",
+                        names.join(", ")
+                    )
+                })?;
+                wanted.push(known);
+            }
+            if wanted.is_empty() {
+                let m = models::resolve(g.model_dir.as_deref())?;
+                println!(
+                    "{} ({}): {}",
+                    cairn_models::MINILM_L6_V2.name,
+                    m.source,
+                    m.dir.display()
+                );
+                wanted.push(&cairn_models::LOCAL_CHAT_MODELS[0]);
+            }
+            for known in wanted {
+                let m = resolver.resolve(known.spec)?;
+                println!("{} ({}): {}", known.spec.name, m.source, m.dir.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

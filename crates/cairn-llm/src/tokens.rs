@@ -108,14 +108,20 @@ pub fn estimate_request(id: &ModelId, req: &ChatRequest) -> TokenCount {
 
 /// Context windows (input + output) of well-known models, by longest name prefix. A local
 /// model (`local:…`) can hold at most the runtime's positions
-/// ([`cairn_models::gguf::RUNTIME_MAX_POSITIONS`], 4096); its exact window, which a smaller
+/// ([`cairn_models::gguf::RUNTIME_MAX_POSITIONS`], 4096; Qwen2
+/// [`cairn_models::gguf::QWEN2_MAX_POSITIONS`], 8192); its exact window, which a smaller
 /// `llama.context_length` can lower, comes from [`crate::ChatModel::context_window`] once
 /// the file is loaded. (Built without the `local` feature there are no local models; a
 /// `local:` id then gets the table's answer.)
 pub fn context_window(id: &ModelId) -> Option<u64> {
     #[cfg(feature = "local")]
     if id.provider == "local" {
-        return Some(cairn_models::gguf::RUNTIME_MAX_POSITIONS as u64);
+        let qwen = id.name.to_ascii_lowercase().contains("qwen");
+        return Some(if qwen {
+            cairn_models::gguf::QWEN2_MAX_POSITIONS as u64
+        } else {
+            cairn_models::gguf::RUNTIME_MAX_POSITIONS as u64
+        });
     }
     const TABLE: &[(&str, u64)] = &[
         ("gpt-4o", 128_000),

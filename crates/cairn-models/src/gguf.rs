@@ -14,12 +14,14 @@ use std::time::Instant;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
+use candle_transformers::models::quantized_llama::{self, MAX_SEQ_LEN};
+use candle_transformers::models::quantized_qwen2;
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
@@ -85,6 +87,51 @@ impl Requantize {
 /// and a position past them fails inside candle however long the model's own context is.
 pub const RUNTIME_MAX_POSITIONS: usize = MAX_SEQ_LEN;
 
+/// Positions this runtime gives a Qwen2 model: candle's `quantized_qwen2` sizes its rotary
+/// tables from the file's context length (32,768), but the KV cache grows with every position
+/// and a CPU prefill of that much text takes minutes, so the window is capped here.
+pub const QWEN2_MAX_POSITIONS: usize = 8192;
+
+/// The GGUF architectures this runtime runs, each on candle's quantised model of that family.
+enum Weights {
+    /// Llama, SmolLM2, Mistral: interleaved rotary embedding, no attention biases.
+    Llama(quantized_llama::ModelWeights),
+    /// Qwen2 and Qwen2.5: biases on q/k/v, NeoX-style rotary embedding, tied embeddings.
+    Qwen2(quantized_qwen2::ModelWeights),
+}
+
+impl Weights {
+    fn from_gguf(
+        architecture: &str,
+        content: gguf_file::Content,
+        reader: &mut Cursor<Vec<u8>>,
+        dev: &Device,
+    ) -> candle_core::Result<Self> {
+        Ok(match architecture {
+            "qwen2" => Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
+                content, reader, dev,
+            )?),
+            _ => Weights::Llama(quantized_llama::ModelWeights::from_gguf(
+                content, reader, dev,
+            )?),
+        })
+    }
+
+    fn forward(&mut self, x: &Tensor, index_pos: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Weights::Llama(w) => w.forward(x, index_pos),
+            Weights::Qwen2(w) => w.forward(x, index_pos),
+        }
+    }
+
+    fn clear_kv_cache(&mut self) {
+        match self {
+            Weights::Llama(w) => w.clear_kv_cache(),
+            Weights::Qwen2(w) => w.clear_kv_cache(),
+        }
+    }
+}
+
 /// Why generation stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -145,12 +192,13 @@ pub struct GenerateStats {
 
 /// A loaded GGUF chat model. One generation runs at a time (the KV cache is inside).
 pub struct GgufChat {
-    weights: Mutex<ModelWeights>,
+    weights: Mutex<Weights>,
     tokenizer: Tokenizer,
     end_of_turn: Vec<u32>,
-    /// `llama.context_length` from the file.
+    /// `<architecture>.context_length` from the file.
     context_length: usize,
-    /// What this runtime can hold: `min(context_length, RUNTIME_MAX_POSITIONS)`.
+    /// What this runtime can hold: `min(context_length, RUNTIME_MAX_POSITIONS)` (Qwen2:
+    /// [`QWEN2_MAX_POSITIONS`]).
     window: usize,
     pub architecture: String,
     /// The weight types in use after loading, e.g. `Q8_0 (re-quantised from Q4_1)`.
@@ -176,19 +224,23 @@ impl GgufChat {
             .and_then(|v| v.to_string().ok())
             .cloned()
             .unwrap_or_default();
-        if architecture != "llama" {
-            return Err(GgufError::Unsupported {
-                path: shown,
-                problem: format!(
-                    "architecture {architecture:?}; cairn runs llama-architecture GGUF models \
-                     (SmolLM2, Llama, Mistral)"
-                ),
-            });
-        }
+        let runtime_max = match architecture.as_str() {
+            "llama" => RUNTIME_MAX_POSITIONS,
+            "qwen2" => QWEN2_MAX_POSITIONS,
+            _ => {
+                return Err(GgufError::Unsupported {
+                    path: shown,
+                    problem: format!(
+                        "architecture {architecture:?}; cairn runs llama-architecture (SmolLM2, \
+                         Llama, Mistral) and qwen2-architecture (Qwen2, Qwen2.5) GGUF models"
+                    ),
+                })
+            }
+        };
         let tokenizer = tokenizer_from_gguf(&content.metadata)?;
         let context_length = content
             .metadata
-            .get("llama.context_length")
+            .get(&format!("{architecture}.context_length"))
             .and_then(|v| v.to_u32().ok())
             .filter(|&n| n > 0)
             .unwrap_or(2048) as usize;
@@ -233,9 +285,9 @@ impl GgufChat {
             drop(tensors);
             out.set_position(0);
             let converted = gguf_file::Content::read(&mut out)?;
-            ModelWeights::from_gguf(converted, &mut out, &dev)?
+            Weights::from_gguf(&architecture, converted, &mut out, &dev)?
         } else {
-            ModelWeights::from_gguf(content, &mut reader, &dev)?
+            Weights::from_gguf(&architecture, content, &mut reader, &dev)?
         };
         let mut types: Vec<String> = shipped.keys().cloned().collect();
         types.sort();
@@ -249,14 +301,14 @@ impl GgufChat {
             tokenizer,
             end_of_turn,
             context_length,
-            window: context_length.min(RUNTIME_MAX_POSITIONS),
+            window: context_length.min(runtime_max),
             architecture,
             quantization,
             load_secs: started.elapsed().as_secs_f64(),
         })
     }
 
-    /// `llama.context_length` from the file's metadata: what the model was trained for. The
+    /// `<architecture>.context_length` from the file's metadata: what the model was trained for. The
     /// runtime may hold less; budget with [`GgufChat::context_window`].
     pub fn context_length(&self) -> usize {
         self.context_length
@@ -523,10 +575,26 @@ fn end_of_turn_ids(meta: &HashMap<String, gguf_file::Value>, tok: &Tokenizer) ->
     ids
 }
 
-/// Rebuilds a byte-level BPE tokenizer (GPT-2 style, as SmolLM2 and Llama 3 ship) from GGUF
-/// metadata. SmolLM2's pre-tokenizer name (`smollm`) is not one the `tokenizers` crate knows:
-/// its `tokenizer.json` splits digits one by one, then applies byte-level splitting without a
-/// prefix space, which is what this builds.
+/// The tokenizer of a GGUF file, read from its metadata alone (no tensor is loaded).
+pub fn tokenizer_from_file(path: &Path) -> Result<Tokenizer, GgufError> {
+    let file_err = |problem: String| GgufError::File {
+        path: path.display().to_string(),
+        problem,
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| file_err(e.to_string()))?;
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|e| file_err(format!("not a readable GGUF file ({e})")))?;
+    tokenizer_from_gguf(&content.metadata)
+}
+
+/// The split pattern of Qwen2's pre-tokenizer, as its `tokenizer.json` and llama.cpp spell it.
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Rebuilds a byte-level BPE tokenizer (GPT-2 style, as SmolLM2, Qwen2 and Llama 3 ship) from
+/// GGUF metadata, with the pre-tokenizer `tokenizer.ggml.pre` names. SmolLM2's (`smollm`) is
+/// not one the `tokenizers` crate knows: its `tokenizer.json` splits digits one by one, then
+/// applies byte-level splitting without a prefix space, which is the default here. `qwen2` is
+/// its own regex split (see [`QWEN2_SPLIT`]).
 pub fn tokenizer_from_gguf(
     meta: &HashMap<String, gguf_file::Value>,
 ) -> Result<Tokenizer, GgufError> {
@@ -581,10 +649,29 @@ pub fn tokenizer_from_gguf(
         .build()
         .map_err(|e| GgufError::Tokenizer(e.to_string()))?;
     let mut tok = Tokenizer::new(bpe);
-    let pre: Vec<PreTokenizerWrapper> = vec![
-        Digits::new(true).into(),
-        ByteLevel::new(false, true, true).into(),
-    ];
+    let pre_name = meta
+        .get("tokenizer.ggml.pre")
+        .and_then(|v| v.to_string().ok())
+        .map(String::as_str)
+        .unwrap_or("");
+    let pre: Vec<PreTokenizerWrapper> = match pre_name {
+        // Qwen2's `tokenizer.json` (and llama.cpp's `qwen2` pre-tokenizer): GPT-4's split
+        // pattern with digits one by one, then byte-level mapping without its own regex.
+        "qwen2" => vec![
+            Split::new(
+                SplitPattern::Regex(QWEN2_SPLIT.into()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| GgufError::Tokenizer(e.to_string()))?
+            .into(),
+            ByteLevel::new(false, false, false).into(),
+        ],
+        _ => vec![
+            Digits::new(true).into(),
+            ByteLevel::new(false, true, true).into(),
+        ],
+    };
     tok.with_pre_tokenizer(Some(Sequence::new(pre)));
     tok.with_decoder(Some(ByteLevel::new(false, true, true)));
     // Control tokens (type 3) and user-defined ones (type 4) are matched whole in the text.

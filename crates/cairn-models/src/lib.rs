@@ -36,6 +36,8 @@ pub use cross::BertCrossEncoder;
 pub use gguf::{GenerateParams, GenerateStats, GgufChat, GgufError, Requantize, Stop};
 pub use resolver::{ResolveError, ResolvedModel, Resolver, Source};
 pub use specs::{
-    ModelFile, ModelSpec, MINILM_L6_V2, MS_MARCO_MINILM_L6_V2, SMOLLM2_135M_INSTRUCT, SMOLLM2_FILE,
+    local_chat_model, LocalChatModel, ModelFile, ModelSpec, WheelPart, LOCAL_CHAT_MODELS,
+    MINILM_L6_V2, MS_MARCO_MINILM_L6_V2, QWEN25_CODER_05B_FILE, QWEN25_CODER_05B_INSTRUCT,
+    QWEN25_CODER_15B_FILE, QWEN25_CODER_15B_INSTRUCT, SMOLLM2_135M_INSTRUCT, SMOLLM2_FILE,
 };
 pub use tokens::HfTokenCounter;

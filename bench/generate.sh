@@ -4,10 +4,11 @@
 # Usage: bench/generate.sh [runs] [tokens]
 # Needs llama-cpp-python in $LLAMA_PY's environment; it builds llama.cpp from source (~40 min on
 # 2 cores). This machine's CPU reports AMX, which the sandbox does not enable (a native build
-# dies with SIGILL in ggml's AMX matmul), so build for AVX-512 without AMX:
+# dies with SIGILL in ggml's AMX matmul) and has no AVX-VNNI (only AVX512-VNNI; a build with it
+# dies with SIGILL now and then), so build for AVX-512 without AMX or AVX-VNNI:
 #   python3 -m venv /tmp/lcpenv && CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
 #     -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON \
-#     -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF \
+#     -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF \
 #     -DGGML_AMX_BF16=OFF" /tmp/lcpenv/bin/pip install llama-cpp-python==0.3.36
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,6 +9,7 @@
 use crate::error::{ClassifiedError, Classify, ErrorClass};
 use crate::filter::Filter;
 use crate::types::{Chunk, Document, Hit, RetrieverScores};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What a collection was built with. A query vector must come from the same model.
@@ -55,6 +56,115 @@ impl DocumentUpsert {
             content_hash: None,
             origin: None,
         }
+    }
+
+    /// Refuses a batch before anything is written, with the checks every store makes (the
+    /// [`VectorStore`] contract): a document id that is empty or listed twice, a chunk id
+    /// that is empty or appears twice in the batch, a chunk whose `doc_id` is not its
+    /// document's, a vector that is not `dim` long ([`VectorStoreError::DimensionMismatch`]),
+    /// and a vector that is all zeros or holds a value that is not a finite number (cosine
+    /// similarity is undefined for it). The first problem found is returned, naming `store`,
+    /// the document or chunk and what is wrong; every one but the length is
+    /// [`VectorStoreError::InvalidInput`].
+    ///
+    /// A store that keeps the last copy of a document listed twice passes the batch through
+    /// [`DocumentUpsert::last_copies`] first. What needs the store's own state (a chunk id
+    /// that a document outside the batch owns) or its own limits (id length, metadata size,
+    /// characters it cannot hold) the store checks itself.
+    pub fn validate_batch(
+        store: &str,
+        dim: usize,
+        docs: &[DocumentUpsert],
+    ) -> Result<(), VectorStoreError> {
+        let mut doc_ids: HashSet<&str> = HashSet::with_capacity(docs.len());
+        // Each chunk id with the document it was given with, to name both on a repeat.
+        let mut chunk_ids: HashMap<&str, &str> = HashMap::new();
+        for d in docs {
+            let id = d.document.id.as_str();
+            if id.is_empty() {
+                return Err(VectorStoreError::invalid(
+                    store,
+                    format!(
+                        "a document (source {:?}) has an empty id",
+                        d.document.source
+                    ),
+                ));
+            }
+            if !doc_ids.insert(id) {
+                return Err(VectorStoreError::invalid(
+                    store,
+                    format!("document {id} appears twice in one batch"),
+                ));
+            }
+            for ChunkVector { chunk, vector } in &d.chunks {
+                if chunk.doc_id != id {
+                    return Err(VectorStoreError::invalid(
+                        store,
+                        format!(
+                            "chunk {} says it belongs to document {}, but it was given with \
+                             document {id}",
+                            chunk.id, chunk.doc_id
+                        ),
+                    ));
+                }
+                if chunk.id.is_empty() {
+                    return Err(VectorStoreError::invalid(
+                        store,
+                        format!("document {id} has a chunk with an empty id"),
+                    ));
+                }
+                if let Some(first) = chunk_ids.insert(&chunk.id, id) {
+                    let given = if first == id {
+                        format!("both times in document {id}")
+                    } else {
+                        format!("in documents {first} and {id}")
+                    };
+                    return Err(VectorStoreError::invalid(
+                        store,
+                        format!("chunk id {} appears twice in one batch ({given})", chunk.id),
+                    ));
+                }
+                if vector.len() != dim {
+                    return Err(VectorStoreError::DimensionMismatch {
+                        store: store.to_string(),
+                        what: format!("chunk {}", chunk.id),
+                        expected: dim,
+                        found: vector.len(),
+                    });
+                }
+                if vector.iter().any(|x| !x.is_finite()) || vector.iter().all(|x| *x == 0.0) {
+                    return Err(VectorStoreError::invalid(
+                        store,
+                        format!(
+                            "chunk {}: the vector is all zeros or has a value that is not a \
+                             finite number (cosine similarity needs a finite, non-zero vector)",
+                            chunk.id
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch with only the last copy of each document listed more than once, in the
+    /// order of those last copies: for stores where a later copy replaces an earlier one in
+    /// the same batch, as a later `upsert` would. [`DocumentUpsert::validate_batch`] refuses
+    /// repeats instead.
+    pub fn last_copies(docs: Vec<DocumentUpsert>) -> Vec<DocumentUpsert> {
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(docs.len());
+        for (i, d) in docs.iter().enumerate() {
+            last.insert(&d.document.id, i);
+        }
+        if last.len() == docs.len() {
+            return docs;
+        }
+        let keep: HashSet<usize> = last.into_values().collect();
+        docs.into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, d)| d)
+            .collect()
     }
 }
 
@@ -228,7 +338,8 @@ impl Classify for VectorStoreError {
 ///   an ingest never duplicates; each `upsert` call is one batch (the embedded store and
 ///   Postgres write it in one transaction; stores without transactions say what a failure
 ///   leaves). Vectors of the wrong length, chunks whose `doc_id` is not their document's and
-///   duplicate chunk ids are refused before anything is written.
+///   duplicate chunk ids are refused before anything is written
+///   ([`DocumentUpsert::validate_batch`] makes the checks every store shares).
 /// - **Dense queries** return at most `k` hits (fewer when fewer chunks match; none for
 ///   `k == 0`), best first by cosine similarity in `[-1, 1]`, each chunk at most once, only
 ///   chunks whose metadata the filter matches ([`Filter::matches`]), with their vectors when
@@ -390,5 +501,175 @@ mod tests {
             message: "connection refused".into(),
         };
         assert!(e.class().is_retryable());
+    }
+
+    const DIM: usize = 3;
+
+    fn document(id: &str, chunk_ids: &[&str]) -> DocumentUpsert {
+        let document = Document {
+            id: id.into(),
+            source: format!("{id}.md"),
+            title: None,
+            kind: "markdown".into(),
+            text: String::new(),
+            metadata: Default::default(),
+        };
+        let chunks = chunk_ids
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let chunk = Chunk {
+                    id: (*c).into(),
+                    doc_id: id.into(),
+                    ordinal: i as u32,
+                    text: format!("text of {c}"),
+                    start: 0,
+                    end: 0,
+                    heading_path: Vec::new(),
+                    context: String::new(),
+                    metadata: Default::default(),
+                };
+                (chunk, vec![0.6, 0.8, 0.0])
+            })
+            .collect();
+        DocumentUpsert::new(document, chunks)
+    }
+
+    /// The batch's refusal: its class and message.
+    fn refusal(docs: &[DocumentUpsert]) -> (ErrorClass, String) {
+        let e = DocumentUpsert::validate_batch("test:docs", DIM, docs).unwrap_err();
+        let message = e.to_string();
+        assert!(
+            message.starts_with("test:docs: "),
+            "names the store: {message}"
+        );
+        (e.class(), message)
+    }
+
+    #[test]
+    fn a_sound_batch_passes() {
+        let docs = [document("a", &["a#0", "a#1"]), document("b", &["b#0"])];
+        DocumentUpsert::validate_batch("s", DIM, &docs).unwrap();
+        DocumentUpsert::validate_batch("s", DIM, &[]).unwrap();
+        // A document without chunks is a document with nothing to search (yet).
+        DocumentUpsert::validate_batch("s", DIM, &[document("e", &[])]).unwrap();
+    }
+
+    #[test]
+    fn a_wrong_length_vector_is_a_dimension_mismatch() {
+        let mut docs = [document("a", &["a#0"]), document("b", &["b#0", "b#1"])];
+        docs[1].chunks[1].vector.push(0.0);
+        let e = DocumentUpsert::validate_batch("test:docs", DIM, &docs).unwrap_err();
+        match &e {
+            VectorStoreError::DimensionMismatch {
+                store,
+                what,
+                expected,
+                found,
+            } => {
+                assert_eq!(
+                    (store.as_str(), what.as_str(), *expected, *found),
+                    ("test:docs", "chunk b#1", 3, 4)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(e.class(), ErrorClass::InvalidInput);
+    }
+
+    #[test]
+    fn a_chunk_of_another_document_is_refused() {
+        let mut docs = [document("a", &["a#0"])];
+        docs[0].chunks[0].chunk.doc_id = "z".into();
+        let (class, m) = refusal(&docs);
+        assert_eq!(class, ErrorClass::InvalidInput);
+        assert!(
+            m.contains("chunk a#0") && m.contains("document z") && m.contains("document a"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn repeated_ids_are_refused_naming_where() {
+        // Twice in one document.
+        let (class, m) = refusal(&[document("a", &["a#0", "a#0"])]);
+        assert_eq!(class, ErrorClass::InvalidInput);
+        assert!(
+            m.contains("chunk id a#0 appears twice") && m.contains("document a"),
+            "{m}"
+        );
+        // In two documents.
+        let (_, m) = refusal(&[document("a", &["x"]), document("b", &["x"])]);
+        assert!(
+            m.contains("chunk id x") && m.contains("documents a and b"),
+            "{m}"
+        );
+        // The same document twice.
+        let (class, m) = refusal(&[document("a", &["a#0"]), document("a", &["a#1"])]);
+        assert_eq!(class, ErrorClass::InvalidInput);
+        assert!(m.contains("document a appears twice"), "{m}");
+    }
+
+    #[test]
+    fn empty_ids_are_refused() {
+        let (class, m) = refusal(&[document("", &[])]);
+        assert_eq!(class, ErrorClass::InvalidInput);
+        assert!(m.contains("empty id") && m.contains(".md"), "{m}");
+        let mut docs = [document("a", &["a#0"])];
+        docs[0].chunks[0].chunk.id = String::new();
+        let (_, m) = refusal(&docs);
+        assert!(m.contains("document a has a chunk with an empty id"), "{m}");
+    }
+
+    #[test]
+    fn zero_and_non_finite_vectors_are_refused() {
+        for bad in [
+            vec![0.0, 0.0, 0.0],
+            vec![0.0, f32::NAN, 1.0],
+            vec![f32::INFINITY, 0.0, 0.0],
+            vec![1.0, f32::NEG_INFINITY, 0.0],
+        ] {
+            let mut docs = [document("a", &["a#0", "a#1"])];
+            docs[0].chunks[1].vector = bad.clone();
+            let (class, m) = refusal(&docs);
+            assert_eq!(class, ErrorClass::InvalidInput, "{bad:?}");
+            assert!(m.contains("chunk a#1") && m.contains("all zeros"), "{m}");
+        }
+        // Not unit length is fine: stores normalise or compare by angle.
+        let mut docs = [document("a", &["a#0"])];
+        docs[0].chunks[0].vector = vec![3.0, 0.0, -4.0];
+        DocumentUpsert::validate_batch("s", DIM, &docs).unwrap();
+    }
+
+    #[test]
+    fn the_first_problem_is_reported() {
+        let mut docs = [document("a", &["a#0"]), document("b", &["b#0"])];
+        docs[0].chunks[0].vector = vec![0.0; 3];
+        docs[1].chunks[0].vector = vec![1.0];
+        let (_, m) = refusal(&docs);
+        assert!(m.contains("chunk a#0") && m.contains("all zeros"), "{m}");
+    }
+
+    #[test]
+    fn last_copies_keep_each_documents_last_copy_in_order() {
+        let docs = vec![
+            document("a", &["a#0"]),
+            document("b", &["b#0"]),
+            document("a", &["a#0", "a#1"]),
+            document("c", &["c#0"]),
+            document("b", &["b#9"]),
+        ];
+        let kept = DocumentUpsert::last_copies(docs);
+        let ids: Vec<(&str, usize)> = kept
+            .iter()
+            .map(|d| (d.document.id.as_str(), d.chunks.len()))
+            .collect();
+        assert_eq!(ids, [("a", 2), ("c", 1), ("b", 1)]);
+        assert_eq!(kept[2].chunks[0].chunk.id, "b#9");
+        // An earlier copy's chunks are not the batch's: a#0 is not repeated.
+        DocumentUpsert::validate_batch("s", DIM, &kept).unwrap();
+        // Without repeats, nothing changes.
+        let docs = vec![document("a", &["a#0"]), document("b", &["b#0"])];
+        assert_eq!(DocumentUpsert::last_copies(docs.clone()), docs);
     }
 }

@@ -13,7 +13,7 @@ use cairn_core::{
     async_trait, run_blocking, CollectionInfo, DocumentEntry, DocumentUpsert, Filter, StoreHit,
     StoredChunk, VectorStore, VectorStoreError,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -193,55 +193,19 @@ impl EmbeddedStore {
         })
     }
 
-    /// Checks a batch before anything is written and turns it into the index's writes (the
-    /// last copy of a document listed twice wins).
+    /// Checks a batch before anything is written ([`DocumentUpsert::validate_batch`]) and
+    /// turns it into the index's writes (the last copy of a document listed twice wins).
     fn prepare(
         name: &str,
         dim: usize,
         docs: Vec<DocumentUpsert>,
     ) -> Result<Vec<DocWrite>, VectorStoreError> {
-        let mut last: HashMap<String, usize> = HashMap::new();
-        for (i, d) in docs.iter().enumerate() {
-            last.insert(d.document.id.clone(), i);
-        }
-        let mut chunk_ids = HashSet::new();
-        let mut out = Vec::with_capacity(last.len());
-        for (i, d) in docs.into_iter().enumerate() {
-            if last.get(&d.document.id) != Some(&i) {
-                continue;
-            }
-            if d.document.id.is_empty() {
-                return Err(VectorStoreError::invalid(
-                    name,
-                    "a document has an empty id",
-                ));
-            }
+        let docs = DocumentUpsert::last_copies(docs);
+        DocumentUpsert::validate_batch(name, dim, &docs)?;
+        let mut out = Vec::with_capacity(docs.len());
+        for d in docs {
             let mut chunks = Vec::with_capacity(d.chunks.len());
             for c in d.chunks {
-                if c.chunk.doc_id != d.document.id {
-                    return Err(VectorStoreError::invalid(
-                        name,
-                        format!(
-                            "chunk {} says it belongs to document {}, but it was given with \
-                             document {}",
-                            c.chunk.id, c.chunk.doc_id, d.document.id
-                        ),
-                    ));
-                }
-                if !chunk_ids.insert(c.chunk.id.clone()) {
-                    return Err(VectorStoreError::invalid(
-                        name,
-                        format!("chunk id {} appears twice in one upsert", c.chunk.id),
-                    ));
-                }
-                if c.vector.len() != dim {
-                    return Err(VectorStoreError::DimensionMismatch {
-                        store: name.to_string(),
-                        what: format!("chunk {}", c.chunk.id),
-                        expected: dim,
-                        found: c.vector.len(),
-                    });
-                }
                 let v = normalised(&c.vector).ok_or_else(|| {
                     VectorStoreError::invalid(
                         name,

@@ -578,52 +578,17 @@ impl ChromaStore {
         })
     }
 
-    /// The batch checked whole, the last copy of each document kept, vectors normalised.
+    /// The batch checked whole ([`DocumentUpsert::validate_batch`]), the last copy of each
+    /// document kept, vectors normalised.
     fn prepare(&self, docs: Vec<DocumentUpsert>) -> Result<Vec<DocumentUpsert>, VectorStoreError> {
-        let mut last: HashMap<String, usize> = HashMap::new();
-        for (i, d) in docs.iter().enumerate() {
-            last.insert(d.document.id.clone(), i);
-        }
-        let mut chunk_ids = HashSet::new();
-        let mut out = Vec::with_capacity(last.len());
-        for (i, mut d) in docs.into_iter().enumerate() {
-            if last.get(&d.document.id) != Some(&i) {
-                continue;
-            }
-            if d.document.id.is_empty() {
-                return Err(VectorStoreError::invalid(
-                    &self.name,
-                    "a document has an empty id",
-                ));
-            }
+        let mut docs = DocumentUpsert::last_copies(docs);
+        DocumentUpsert::validate_batch(&self.name, self.info.dim, &docs)?;
+        for d in &mut docs {
             for c in &mut d.chunks {
-                if c.chunk.doc_id != d.document.id {
-                    return Err(VectorStoreError::invalid(
-                        &self.name,
-                        format!(
-                            "chunk {} says it belongs to document {}, but it was given with \
-                             document {}",
-                            c.chunk.id, c.chunk.doc_id, d.document.id
-                        ),
-                    ));
-                }
-                if c.chunk.id.is_empty() {
-                    return Err(VectorStoreError::invalid(
-                        &self.name,
-                        format!("document {} has a chunk with an empty id", d.document.id),
-                    ));
-                }
-                if !chunk_ids.insert(c.chunk.id.clone()) {
-                    return Err(VectorStoreError::invalid(
-                        &self.name,
-                        format!("chunk id {} appears twice in one upsert", c.chunk.id),
-                    ));
-                }
                 c.vector = self.check_vector(&format!("chunk {}", c.chunk.id), &c.vector)?;
             }
-            out.push(d);
         }
-        Ok(out)
+        Ok(docs)
     }
 
     /// Refuses the batch when one of its chunk ids is stored for a document outside it.

@@ -17,8 +17,6 @@ pub mod http;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(feature = "postgres")]
-mod postgres_sql;
 
 #[cfg(feature = "chroma")]
 pub mod chroma;

@@ -467,57 +467,18 @@ fn floats(v: &[f32]) -> Value {
     )
 }
 
-/// Refuses a batch before anything is written; returns each record's JSON.
+/// Refuses a batch before anything is written (the shared checks, then Pinecone's id length
+/// and metadata size limits); returns each record's JSON.
 fn records(
     store: &str,
     info: &CollectionInfo,
     docs: &[DocumentUpsert],
 ) -> Result<Vec<Value>, VectorStoreError> {
-    let mut doc_ids = HashSet::new();
-    let mut chunk_ids = HashSet::new();
+    DocumentUpsert::validate_batch(store, info.dim, docs)?;
     let mut out = Vec::new();
     for d in docs {
-        if !doc_ids.insert(d.document.id.as_str()) {
-            return Err(VectorStoreError::invalid(
-                store,
-                format!("document {} appears twice in one batch", d.document.id),
-            ));
-        }
         for cv in &d.chunks {
             let (chunk, vector) = (&cv.chunk, &cv.vector);
-            if chunk.doc_id != d.document.id {
-                return Err(VectorStoreError::invalid(
-                    store,
-                    format!(
-                        "chunk {} belongs to document {}, but is written with document {}",
-                        chunk.id, chunk.doc_id, d.document.id
-                    ),
-                ));
-            }
-            if !chunk_ids.insert(chunk.id.as_str()) {
-                return Err(VectorStoreError::invalid(
-                    store,
-                    format!("chunk id {} appears twice in one batch", chunk.id),
-                ));
-            }
-            if vector.len() != info.dim {
-                return Err(VectorStoreError::DimensionMismatch {
-                    store: store.to_string(),
-                    what: format!("chunk {}", chunk.id),
-                    expected: info.dim,
-                    found: vector.len(),
-                });
-            }
-            if vector.iter().any(|x| !x.is_finite()) || vector.iter().all(|x| *x == 0.0) {
-                return Err(VectorStoreError::invalid(
-                    store,
-                    format!(
-                        "chunk {}'s vector is all zeros or has a value that is not a finite \
-                         number (Pinecone needs a non-zero dense vector)",
-                        chunk.id
-                    ),
-                ));
-            }
             let id = vector_id(&chunk.id);
             if id.len() > ID_MAX {
                 return Err(VectorStoreError::invalid(

@@ -39,8 +39,9 @@
 //! same points; `cairn_index` is the typed view filters read, see [`filter`]; `doc_metadata`
 //! joins `cairn` only when the document's metadata differs from the chunk's.)
 //!
-//! **Writes.** `upsert` checks the whole batch first (vector lengths, finite non-zero
-//! vectors, every chunk's `doc_id`, duplicate chunk or document ids), then deletes the
+//! **Writes.** `upsert` checks the whole batch first ([`DocumentUpsert::validate_batch`]:
+//! vector lengths, finite non-zero vectors, every chunk's `doc_id`, empty or duplicate chunk
+//! or document ids), then deletes the
 //! batch's documents by a `cairn.doc_id` filter and writes the points in requests of at most
 //! [`UPSERT_BATCH`] points, every write with `wait=true`. Qdrant has no transactions: a
 //! failure part-way leaves a document with some of its chunks; each chunk carries its
@@ -529,56 +530,6 @@ fn vector_of(v: &Value) -> Option<Vec<f32>> {
     arr.iter().map(|x| x.as_f64().map(|f| f as f32)).collect()
 }
 
-/// Refuses a batch before anything is written.
-fn check_batch(store: &str, dim: usize, docs: &[DocumentUpsert]) -> Result<(), VectorStoreError> {
-    let mut doc_ids = HashSet::new();
-    let mut chunk_ids = HashSet::new();
-    for d in docs {
-        if !doc_ids.insert(d.document.id.as_str()) {
-            return Err(VectorStoreError::invalid(
-                store,
-                format!("document {} appears twice in one batch", d.document.id),
-            ));
-        }
-        for ChunkVector { chunk, vector } in &d.chunks {
-            if chunk.doc_id != d.document.id {
-                return Err(VectorStoreError::invalid(
-                    store,
-                    format!(
-                        "chunk {} belongs to document {}, but is written with document {}",
-                        chunk.id, chunk.doc_id, d.document.id
-                    ),
-                ));
-            }
-            if !chunk_ids.insert(chunk.id.as_str()) {
-                return Err(VectorStoreError::invalid(
-                    store,
-                    format!("chunk id {} appears twice in one batch", chunk.id),
-                ));
-            }
-            if vector.len() != dim {
-                return Err(VectorStoreError::DimensionMismatch {
-                    store: store.to_string(),
-                    what: format!("chunk {}", chunk.id),
-                    expected: dim,
-                    found: vector.len(),
-                });
-            }
-            if vector.iter().any(|x| !x.is_finite()) || vector.iter().all(|x| *x == 0.0) {
-                return Err(VectorStoreError::invalid(
-                    store,
-                    format!(
-                        "chunk {}'s vector is all zeros or has a value that is not a finite \
-                         number",
-                        chunk.id
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn point_json(d: &DocumentUpsert, cv: &ChunkVector) -> Value {
     let c = &cv.chunk;
     let record = Record {
@@ -620,7 +571,7 @@ impl VectorStore for QdrantStore {
     }
 
     async fn upsert(&self, docs: Vec<DocumentUpsert>) -> Result<(), VectorStoreError> {
-        check_batch(self.store(), self.info.dim, &docs)?;
+        DocumentUpsert::validate_batch(self.store(), self.info.dim, &docs)?;
         if docs.is_empty() {
             return Ok(());
         }

@@ -36,7 +36,7 @@
 //! score is `1 - distance`, clamped to `[-1, 1]`. Lexical hits carry BM25's score (`>= 0`).
 //! A query returns at most [`TOP_K_MAX`] hits (Weaviate's default `QUERY_MAXIMUM_RESULTS`).
 //!
-//! **Writes.** `upsert` checks the whole batch, adds the typed properties the class lacks
+//! **Writes.** `upsert` checks the whole batch ([`DocumentUpsert::validate_batch`]), adds the typed properties the class lacks
 //! (`POST /v1/schema/{class}/properties`), deletes the batch's documents
 //! (`DELETE /v1/batch/objects` by `docKey`, repeated while a round deletes a full
 //! `QUERY_MAXIMUM_RESULTS`), then writes objects in batches of [`BATCH`]
@@ -738,56 +738,6 @@ fn json_vector(v: &[f32]) -> Value {
     )
 }
 
-/// Refuses a batch before anything is written.
-fn check_batch(store: &str, dim: usize, docs: &[DocumentUpsert]) -> Result<(), VectorStoreError> {
-    let mut doc_ids = HashSet::new();
-    let mut chunk_ids = HashSet::new();
-    for d in docs {
-        if !doc_ids.insert(d.document.id.as_str()) {
-            return Err(VectorStoreError::invalid(
-                store,
-                format!("document {} appears twice in one batch", d.document.id),
-            ));
-        }
-        for ChunkVector { chunk, vector } in &d.chunks {
-            if chunk.doc_id != d.document.id {
-                return Err(VectorStoreError::invalid(
-                    store,
-                    format!(
-                        "chunk {} belongs to document {}, but is written with document {}",
-                        chunk.id, chunk.doc_id, d.document.id
-                    ),
-                ));
-            }
-            if !chunk_ids.insert(chunk.id.as_str()) {
-                return Err(VectorStoreError::invalid(
-                    store,
-                    format!("chunk id {} appears twice in one batch", chunk.id),
-                ));
-            }
-            if vector.len() != dim {
-                return Err(VectorStoreError::DimensionMismatch {
-                    store: store.to_string(),
-                    what: format!("chunk {}", chunk.id),
-                    expected: dim,
-                    found: vector.len(),
-                });
-            }
-            if vector.iter().any(|x| !x.is_finite()) || vector.iter().all(|x| *x == 0.0) {
-                return Err(VectorStoreError::invalid(
-                    store,
-                    format!(
-                        "chunk {}'s vector is all zeros or has a value that is not a finite \
-                         number",
-                        chunk.id
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn object_json(class: &str, d: &DocumentUpsert, cv: &ChunkVector) -> Value {
     let c = &cv.chunk;
     let mut props = Map::new();
@@ -845,7 +795,7 @@ impl VectorStore for WeaviateStore {
     }
 
     async fn upsert(&self, docs: Vec<DocumentUpsert>) -> Result<(), VectorStoreError> {
-        check_batch(self.store(), self.info.dim, &docs)?;
+        DocumentUpsert::validate_batch(self.store(), self.info.dim, &docs)?;
         if docs.is_empty() {
             return Ok(());
         }

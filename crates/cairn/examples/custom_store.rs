@@ -45,44 +45,10 @@ impl MemoryStore {
         }
     }
 
-    /// Refuses a batch before writing any of it: a wrong length, a chunk of another
-    /// document, a chunk id twice.
+    /// Refuses a batch before writing any of it (a wrong length, a zero vector, a chunk of
+    /// another document, an id twice) with the check every store shares.
     fn check(&self, docs: &[DocumentUpsert]) -> Result<(), VectorStoreError> {
-        let mut seen = std::collections::HashSet::new();
-        for d in docs {
-            for c in &d.chunks {
-                if c.vector.len() != self.dim {
-                    return Err(VectorStoreError::DimensionMismatch {
-                        store: self.name(),
-                        what: format!("chunk {}", c.chunk.id),
-                        expected: self.dim,
-                        found: c.vector.len(),
-                    });
-                }
-                if unit(&c.vector).is_none() {
-                    return Err(VectorStoreError::invalid(
-                        self.name(),
-                        format!("chunk {}: a zero or non-finite vector", c.chunk.id),
-                    ));
-                }
-                if c.chunk.doc_id != d.document.id {
-                    return Err(VectorStoreError::invalid(
-                        self.name(),
-                        format!(
-                            "chunk {} belongs to {}, not {}",
-                            c.chunk.id, c.chunk.doc_id, d.document.id
-                        ),
-                    ));
-                }
-                if !seen.insert(c.chunk.id.clone()) {
-                    return Err(VectorStoreError::invalid(
-                        self.name(),
-                        format!("chunk id {} appears twice", c.chunk.id),
-                    ));
-                }
-            }
-        }
-        Ok(())
+        DocumentUpsert::validate_batch(&self.name(), self.dim, docs)
     }
 }
 

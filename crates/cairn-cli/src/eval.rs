@@ -376,10 +376,7 @@ fn score_run(
         a.split,
         s.queries
     );
-    println!("  nDCG@10     {:.4}", s.mean.ndcg_10);
-    println!("  Recall@10   {:.4}", s.mean.recall_10);
-    println!("  Recall@100  {:.4}", s.mean.recall_100);
-    println!("  MRR@10      {:.4}", s.mean.mrr_10);
+    print_means(&s.mean);
     if s.unranked_queries > 0 {
         println!(
             "  {} judged queries have no line in the run (scored 0)",
@@ -393,6 +390,14 @@ fn score_run(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The four means, one a line, as both text reports show them.
+fn print_means(m: &cairn_eval::QueryScores) {
+    println!("  nDCG@10     {:.4}", m.ndcg_10);
+    println!("  Recall@10   {:.4}", m.recall_10);
+    println!("  Recall@100  {:.4}", m.recall_100);
+    println!("  MRR@10      {:.4}", m.mrr_10);
 }
 
 /// Prints an evaluation with the ingest that preceded it: JSON (the report plus the ingest's
@@ -432,10 +437,7 @@ pub(crate) fn print_report(
             .map(|n| format!(", {n}"))
             .unwrap_or_default()
     );
-    println!("  nDCG@10     {:.4}", r.ndcg_10);
-    println!("  Recall@10   {:.4}", r.recall_10);
-    println!("  Recall@100  {:.4}", r.recall_100);
-    println!("  MRR@10      {:.4}", r.mrr_10);
+    print_means(&r.mean);
     match docs_per_s {
         Some(d) => println!("  ingest      {d:.1} docs/s ({embedded} documents, {seconds:.1}s)"),
         None => println!(

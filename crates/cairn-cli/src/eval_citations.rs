@@ -28,12 +28,20 @@ pub struct Args {
     /// Score only the first N judgements of each file (judge runs are slow on a CPU)
     #[arg(long, value_name = "N")]
     max_rows: Option<usize>,
+    #[command(flatten)]
+    flags: CalibrationFlags,
+}
+
+/// The flags `eval citations` and `eval calibrate` share: both score a verifier against human
+/// labels, by a judge when one is named.
+#[derive(clap::Args)]
+pub struct CalibrationFlags {
     /// Judge calls in flight at once
     #[arg(long, default_value_t = 4)]
-    concurrency: usize,
+    pub concurrency: usize,
     /// Print the report as one JSON object
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
@@ -55,7 +63,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
             anyhow::bail!("--judge names the model for --verify model: add --verify model");
         }
         let report = calibrate::lexical_report(&rows, cairn_rag::verify::LEXICAL_THRESHOLD);
-        if a.json {
+        if a.flags.json {
             println!("{}", serde_json::to_string(&report)?);
             return Ok(ExitCode::SUCCESS);
         }
@@ -76,7 +84,7 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     let judge = crate::llm::judge(&g.config, a.judge.as_deref())?;
     let bar = ProgressBar::with_draw_target(
         Some(rows.len() as u64),
-        if g.quiet || a.json {
+        if g.quiet || a.flags.json {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr()
@@ -95,11 +103,11 @@ pub fn run(g: &Globals, a: Args) -> Result<ExitCode> {
     let report = rt.block_on(calibrate::judge_report(
         &rows,
         &judge,
-        a.concurrency,
+        a.flags.concurrency,
         &|| bar.inc(1),
     ));
     bar.finish_and_clear();
-    if a.json {
+    if a.flags.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(ExitCode::SUCCESS);
     }

@@ -432,12 +432,8 @@ pub struct CalibrateArgs {
     /// Score only the first N labels
     #[arg(long, value_name = "N")]
     max_rows: Option<usize>,
-    /// Judge calls in flight at once
-    #[arg(long, default_value_t = 4)]
-    concurrency: usize,
-    /// Print the report as one JSON object
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    flags: crate::eval_citations::CalibrationFlags,
 }
 
 pub fn calibrate(g: &Globals, a: CalibrateArgs) -> Result<ExitCode> {
@@ -447,7 +443,7 @@ pub fn calibrate(g: &Globals, a: CalibrateArgs) -> Result<ExitCode> {
             a.threshold
         );
     }
-    if a.max_rows == Some(0) || a.concurrency == 0 {
+    if a.max_rows == Some(0) || a.flags.concurrency == 0 {
         anyhow::bail!("--max-rows and --concurrency need a positive number");
     }
     let mut rows = rag::calibrate::load_labels(&a.labels)?;
@@ -462,16 +458,16 @@ pub fn calibrate(g: &Globals, a: CalibrateArgs) -> Result<ExitCode> {
         }),
         None => None,
     };
-    let bar = Bar::new(g.quiet || a.json);
+    let bar = Bar::new(g.quiet || a.flags.json);
     let rt = crate::runtime()?;
     let r = rt.block_on(rag::calibrate::calibrate(
         &rows,
         judge.as_ref(),
         a.threshold,
-        a.concurrency,
+        a.flags.concurrency,
         &bar,
     ));
-    if a.json {
+    if a.flags.json {
         println!("{}", serde_json::to_string(&r)?);
         return Ok(ExitCode::SUCCESS);
     }

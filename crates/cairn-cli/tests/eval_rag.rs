@@ -3,11 +3,14 @@
 //! computed by hand, the run file, the report, `--fail-under`, and bad input.
 
 mod common;
+#[path = "../../cairn-eval/tests/judge_replies/mod.rs"]
+mod judge_replies;
 #[path = "../../cairn-llm/tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
 
+use judge_replies::{json_reply, verdicts};
 use serde_json::{json, Value};
 use support::Llmock;
 
@@ -249,18 +252,6 @@ fn eval_calibrate_measures_agreement_with_human_labels() {
     assert!(kappa > 0.6 && spearman > 0.55, "{r}");
 }
 
-fn reply(v: Value) -> Value {
-    json!({"type": "reply", "text": v.to_string()})
-}
-
-fn verdicts(vs: &[u8]) -> Value {
-    let list: Vec<Value> = vs
-        .iter()
-        .map(|v| json!({"reason": format!("verdict {v}"), "verdict": v}))
-        .collect();
-    reply(json!({ "verdicts": list }))
-}
-
 fn answers(path: &Path, first: &str) {
     let rows = [
         json!({"id": "tyre", "question": "Who patented the pneumatic tyre?", "reference": "John Boyd Dunlop",
@@ -304,9 +295,9 @@ async fn eval_rag_judge_is_cached_and_compare_finds_the_change() {
         )
     };
     mock.scenario(json!([
-        reply(json!({"statements": ["Dunlop patented the tyre in 1888."]})),
+        json_reply(json!({"statements": ["Dunlop patented the tyre in 1888."]})),
         verdicts(&[1]),
-        reply(json!({"statements": ["The oven is at 250 °C.", "The loaf is purple."]})),
+        json_reply(json!({"statements": ["The oven is at 250 °C.", "The loaf is purple."]})),
         verdicts(&[1, 0]),
     ]))
     .await;
@@ -349,7 +340,7 @@ async fn eval_rag_judge_is_cached_and_compare_finds_the_change() {
 
     // B changes the first answer only: two new calls; the second sample is cached.
     mock.scenario(json!([
-        reply(json!({"statements": ["Dunlop patented the tyre in 1790."]})),
+        json_reply(json!({"statements": ["Dunlop patented the tyre in 1790."]})),
         verdicts(&[0]),
     ]))
     .await;
@@ -418,9 +409,9 @@ async fn eval_calibrate_scores_a_judge_against_labels() {
     .unwrap();
     let mock = Llmock::start().await;
     mock.scenario(json!([
-        reply(json!({"statements": ["Dunlop patented the tyre."]})),
+        json_reply(json!({"statements": ["Dunlop patented the tyre."]})),
         verdicts(&[1]),
-        reply(json!({"statements": ["Starley patented the tyre."]})),
+        json_reply(json!({"statements": ["Starley patented the tyre."]})),
         verdicts(&[1]),
     ]))
     .await;
@@ -470,7 +461,7 @@ async fn answer_relevancy_uses_the_judge_embedder() {
     let mock = Llmock::start().await;
     // Only the judge's chat call gets the scripted reply (the embedder's calls are left to
     // llmock's own deterministic vectors).
-    let mut r = reply(json!({"questions": [q, q, other], "noncommittal": 0}));
+    let mut r = json_reply(json!({"questions": [q, q, other], "noncommittal": 0}));
     r["match"] = json!({"model": "judge-model"});
     mock.scenario(json!([r])).await;
     let model = "text-embedding-3-small";

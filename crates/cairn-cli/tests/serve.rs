@@ -7,101 +7,45 @@ mod common;
 #[path = "../../cairn-llm/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::Server;
 use serde_json::{json, Value};
 use support::Llmock;
 
-/// A running `cairn serve` with its stderr collected.
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(index: &Path, keys: &Path, mock: Option<&Llmock>, args: &[&str]) -> Server {
-        let mut c = common::cairn_no_provider();
-        c.env("CAIRN_KEYS", keys)
-            .env("CAIRN_LEDGER", keys.with_extension("ledger.sqlite"))
-            .arg("--index")
-            .arg(index)
-            .args(["serve", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(m) = mock {
-            c.env("OPENAI_BASE_URL", m.base_for("openai"))
-                .env("OPENAI_API_KEY", "sk-upstream-secret")
-                .args(["--model", "openai:gpt-4o-mini"]);
-        }
-        let mut child = c.spawn().expect("run cairn serve");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.split(' ').next().unwrap_or("").to_string());
-                }
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_else(|_| panic!("cairn serve did not start: {}", log.lock().unwrap()));
-        Server { child, base, log }
+/// `cairn serve` on `index` with its keys (and ledger) beside `keys`, and llmock's OpenAI
+/// route as its model when `mock` is given.
+fn start_server(index: &Path, keys: &Path, mock: Option<&Llmock>, args: &[&str]) -> Server {
+    let mut c = common::cairn_no_provider();
+    c.env("CAIRN_KEYS", keys)
+        .env("CAIRN_LEDGER", keys.with_extension("ledger.sqlite"))
+        .arg("--index")
+        .arg(index);
+    let mut args = args.to_vec();
+    if let Some(m) = mock {
+        c.env("OPENAI_BASE_URL", m.base_for("openai"))
+            .env("OPENAI_API_KEY", "sk-upstream-secret");
+        args.extend(["--model", "openai:gpt-4o-mini"]);
     }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().unwrap()
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The Python of the test venv (beside llmock), which holds `openai` and `langchain-openai`.
-fn python() -> PathBuf {
-    Path::new(&support::llmock_bin()).with_file_name("python")
+    Server::start(c, &args)
 }
 
 fn run_python(script: &str, args: &[&str]) -> Value {
     let path = common::repo_root()
         .join("crates/cairn-cli/tests/python")
         .join(script);
-    let o = Command::new(python())
+    let o = Command::new(common::python())
         .arg(&path)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test makes the venv)", python().display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (scripts/test makes the venv)",
+                common::python().display()
+            )
+        });
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -122,7 +66,7 @@ async fn openai_sdk_and_langchain_work_by_base_url() {
     let dir = tempfile::tempdir().unwrap();
     let index = sample_index(dir.path());
     let mock = Llmock::start().await;
-    let server = Server::start(&index, &dir.path().join("keys.sqlite"), Some(&mock), &[]);
+    let server = start_server(&index, &dir.path().join("keys.sqlite"), Some(&mock), &[]);
     let vectors = dir.path().join("vectors.json");
     let r = run_python(
         "openai_clients.py",
@@ -207,7 +151,7 @@ async fn keys_guard_every_route_and_limits_hold() {
 
     let mock = Llmock::start().await;
     let idx = index.display().to_string();
-    let mut server = Server::start(
+    let mut server = start_server(
         &index,
         &keys,
         Some(&mock),
@@ -456,8 +400,8 @@ async fn replicas_on_one_index_see_each_others_writes() {
     let index = dir.path().join("idx");
     common::ingest(&corpus, &index, &[]);
     let keys = dir.path().join("keys.sqlite");
-    let a = Server::start(&index, &keys, None, &[]);
-    let b = Server::start(&index, &keys, None, &[]);
+    let a = start_server(&index, &keys, None, &[]);
+    let b = start_server(&index, &keys, None, &[]);
     let http = reqwest::Client::new();
     assert!(search_sources(&http, &b, "glacier moraine")
         .await
@@ -585,7 +529,7 @@ async fn sigterm_lets_a_running_stream_finish() {
     let words = vec!["stone"; 60].join(" ");
     mock.scenario(json!([{"type": "reply", "text": words}]))
         .await;
-    let mut server = Server::start(&index, &dir.path().join("keys.sqlite"), Some(&mock), &[]);
+    let mut server = start_server(&index, &dir.path().join("keys.sqlite"), Some(&mock), &[]);
     let http = reqwest::Client::new();
     let r = http
         .post(server.url("/v1/chat/completions"))
@@ -600,7 +544,7 @@ async fn sigterm_lets_a_running_stream_finish() {
     let first = body.next().await.unwrap().unwrap();
     assert!(!first.is_empty());
     let start = Instant::now();
-    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    server.sigterm();
     let mut text = String::from_utf8_lossy(&first).into_owned();
     while let Some(c) = body.next().await {
         text.push_str(&String::from_utf8_lossy(&c.unwrap()));
@@ -618,7 +562,7 @@ async fn sigterm_lets_a_running_stream_finish() {
         })
         .collect();
     assert_eq!(streamed, words);
-    let status = server.child.wait().unwrap();
+    let status = server.wait();
     assert!(status.success(), "{status:?} after {:?}", start.elapsed());
     // New connections are refused once it has stopped.
     assert!(http.get(server.url("/health")).send().await.is_err());
@@ -632,7 +576,7 @@ async fn web_page_streams_an_answer_and_shows_the_cited_passage() {
     mock.scenario(json!([{"type": "reply",
         "text": "Trails are marked with cairns, stacked stones [1].", "times": 3}]))
         .await;
-    let server = Server::start(&index, &dir.path().join("keys.sqlite"), Some(&mock), &[]);
+    let server = start_server(&index, &dir.path().join("keys.sqlite"), Some(&mock), &[]);
     // The screenshot is kept as a test artifact beside the build.
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-web");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -705,7 +649,7 @@ async fn limits_answer_at_once_and_ask_streams_in_order() {
     mock.scenario(json!([{"type": "reply", "text": reply, "times": null}]))
         .await;
     let keys = dir.path().join("keys.sqlite");
-    let server = Server::start(&index, &keys, Some(&mock), &["--concurrency", "1"]);
+    let server = start_server(&index, &keys, Some(&mock), &["--concurrency", "1"]);
     let http = reqwest::Client::new();
 
     // SSE /v1/ask: the sources first, then the text in deltas, then the checked answer.
@@ -786,7 +730,7 @@ async fn limits_answer_at_once_and_ask_streams_in_order() {
     )
     .unwrap();
     let cfg = config.to_str().unwrap();
-    let quick = Server::start(&index, &keys, Some(&mock), &["--config", cfg]);
+    let quick = start_server(&index, &keys, Some(&mock), &["--config", cfg]);
     let input = json!(["cairns mark trails", "stacked stones"]);
     let ours: Value = http
         .post(quick.url("/v1/embeddings"))

@@ -7,7 +7,7 @@ mod common;
 #[path = "../../cairn-llm/tests/support/mod.rs"]
 mod support;
 
-use common::{cairn_no_provider, json};
+use common::{cairn_no_provider, json, Server};
 use serde_json::Value;
 use support::Llmock;
 
@@ -80,41 +80,13 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 /// Starts `cairn serve` with the store as collection `docs`, runs one dense `/v1/search`
 /// and returns the chunk ids it answered, after a SIGTERM that must end the server cleanly.
 async fn serve_search(cwd: &std::path::Path, url: &str, q: &str) -> Vec<String> {
-    use std::io::BufRead;
     let mut c = cairn_no_provider();
     c.current_dir(cwd)
         .env("CAIRN_KEYS", cwd.join("keys.sqlite"))
-        .env("CAIRN_LEDGER", cwd.join("ledger.sqlite"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--collection",
-            &format!("docs={url}"),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                log.push_str(&l);
-                log.push('\n');
-                if let Some(rest) = l.split("listening on ").nth(1) {
-                    break rest.split(' ').next().unwrap().to_string();
-                }
-            }
-            _ => {
-                let _ = child.kill();
-                panic!("cairn serve on {url} did not start:\n{log}");
-            }
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+        .env("CAIRN_LEDGER", cwd.join("ledger.sqlite"));
+    let mut server = Server::start(c, &["--collection", &format!("docs={url}")]);
     let r: Value = reqwest::Client::new()
-        .post(format!("{base}/v1/search"))
+        .post(server.url("/v1/search"))
         .json(&serde_json::json!({"collection": "docs", "query": q, "mode": "dense", "k": 5}))
         .send()
         .await
@@ -122,11 +94,7 @@ async fn serve_search(cwd: &std::path::Path, url: &str, q: &str) -> Vec<String> 
         .json()
         .await
         .unwrap();
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(
-        child.wait().unwrap().success(),
-        "{url}: serve did not stop cleanly"
-    );
+    assert!(server.stop().success(), "{url}: serve did not stop cleanly");
     assert_eq!(r["collection"], "docs", "{r}");
     r["data"]
         .as_array()

@@ -172,14 +172,10 @@ pub struct EvalReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranker: Option<String>,
     pub queries: usize,
-    #[serde(rename = "ndcg@10")]
-    pub ndcg_10: f64,
-    #[serde(rename = "recall@10")]
-    pub recall_10: f64,
-    #[serde(rename = "recall@100")]
-    pub recall_100: f64,
-    #[serde(rename = "mrr@10")]
-    pub mrr_10: f64,
+    /// The mean of each metric over the queries scored (`ndcg@10`, `recall@10`, `recall@100`,
+    /// `mrr@10` in the JSON, beside the other fields).
+    #[serde(flatten)]
+    pub mean: QueryScores,
     pub query_latency_ms_p50: f64,
     pub query_latency_ms_p95: f64,
     /// Each query's metrics (the means above are over these).
@@ -287,7 +283,6 @@ pub fn evaluate_ranked(
         per_query.insert(qid.clone(), QueryScores::of(&docs, &ds.qrels[qid]));
         ranking.push((qid.clone(), docs.iter().map(|d| d.to_string()).collect()));
     }
-    let mean = QueryScores::mean(per_query.values());
     lat.sort_by(|a, b| a.total_cmp(b));
     Ok(EvalReport {
         dataset: ds.dir.display().to_string(),
@@ -296,10 +291,7 @@ pub fn evaluate_ranked(
         mmr: opts.mmr,
         ranker: opts.ranker_name.clone(),
         queries: queries.len(),
-        ndcg_10: mean.ndcg_10,
-        recall_10: mean.recall_10,
-        recall_100: mean.recall_100,
-        mrr_10: mean.mrr_10,
+        mean: QueryScores::mean(per_query.values()),
         query_latency_ms_p50: percentile(&lat, 0.5),
         query_latency_ms_p95: percentile(&lat, 0.95),
         per_query,
@@ -309,7 +301,47 @@ pub fn evaluate_ranked(
 
 #[cfg(test)]
 mod tests {
-    use super::corpus_id;
+    use super::{corpus_id, EvalReport, QueryScores};
+    use std::collections::BTreeMap;
+
+    /// The report's JSON, key by key and in order: the means sit beside the other fields under
+    /// trec_eval-style names, each query's scores under the same names, the ranking left out.
+    #[test]
+    fn report_json_keys_are_pinned() {
+        let q = QueryScores {
+            ndcg_10: 0.5,
+            recall_10: 0.25,
+            recall_100: 1.0,
+            mrr_10: 0.125,
+        };
+        let mut r = EvalReport {
+            dataset: "ds".into(),
+            split: "test".into(),
+            mode: "hybrid".into(),
+            mmr: None,
+            ranker: None,
+            queries: 1,
+            mean: q,
+            query_latency_ms_p50: 1.5,
+            query_latency_ms_p95: 2.5,
+            per_query: BTreeMap::from([("q1".to_string(), q)]),
+            ranking: vec![("q1".into(), vec!["a".into()])],
+        };
+        let scores = r#""ndcg@10":0.5,"recall@10":0.25,"recall@100":1.0,"mrr@10":0.125"#;
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            format!(
+                r#"{{"dataset":"ds","split":"test","mode":"hybrid","queries":1,{scores},"query_latency_ms_p50":1.5,"query_latency_ms_p95":2.5,"per_query":{{"q1":{{{scores}}}}}}}"#
+            )
+        );
+        r.mmr = Some(0.5);
+        r.ranker = Some("hyde".into());
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (v["mmr"].as_f64(), v["ranker"].as_str()),
+            (Some(0.5), Some("hyde"))
+        );
+    }
 
     #[test]
     fn corpus_ids_are_recovered_from_scoped_and_bare_ids() {

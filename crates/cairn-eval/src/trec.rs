@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 pub type Run = HashMap<String, Vec<(String, f64)>>;
 
 /// The metrics of one query, as trec_eval names them: `ndcg_cut_10`, `recall_10`,
-/// `recall_100`, and `recip_rank` over the top 10 only.
+/// `recall_100`, and `recip_rank` over the top 10 only. Also their means over a run: flattened
+/// into [`RunScores`] and [`crate::EvalReport`], so every report spells them the same.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct QueryScores {
     #[serde(rename = "ndcg@10")]
@@ -314,6 +315,25 @@ mod tests {
         assert_eq!(s.per_query["q3"], QueryScores::default());
         assert!((s.mean.mrr_10 - 0.5).abs() < 1e-12);
         assert!((s.mean.recall_100 - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    /// The run's JSON, key by key and in order: the means beside the counts under
+    /// trec_eval-style names, each query's scores under the same names.
+    #[test]
+    fn run_scores_json_keys_are_pinned() {
+        let q = qrels(&[("q1", "a", 1), ("q2", "b", 1)]);
+        let f = file("q1 Q0 x 1 2 t\nq1 Q0 a 2 1 t\n");
+        let s = evaluate_run(&read_run(f.path()).unwrap(), &q);
+        let q1 = r#""ndcg@10":0.6309297535714575,"recall@10":1.0,"recall@100":1.0,"mrr@10":0.5"#;
+        let q2 = r#""ndcg@10":0.0,"recall@10":0.0,"recall@100":0.0,"mrr@10":0.0"#;
+        let mean =
+            r#""ndcg@10":0.31546487678572877,"recall@10":0.5,"recall@100":0.5,"mrr@10":0.25"#;
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            format!(
+                r#"{{"queries":2,{mean},"unranked_queries":1,"unjudged_run_queries":0,"per_query":{{"q1":{{{q1}}},"q2":{{{q2}}}}}}}"#
+            )
+        );
     }
 
     #[test]

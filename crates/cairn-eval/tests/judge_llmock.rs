@@ -4,6 +4,7 @@
 //! every call (repair rounds and embeddings included) is booked on the meter; each sample's
 //! statements go to the judge in one call; the response cache makes a rerun free and identical.
 
+mod judge_replies;
 #[path = "../../cairn-llm/tests/support/mod.rs"]
 mod support;
 
@@ -19,6 +20,7 @@ use cairn_llm::middleware::Cache;
 use cairn_llm::providers::{openai::OpenAi, Endpoint};
 use cairn_llm::transport::Transport;
 use cairn_llm::{ChatModel, Timeouts};
+use judge_replies::{json_reply, text_reply, verdicts};
 use serde_json::{json, Value};
 use support::Llmock;
 
@@ -110,24 +112,6 @@ fn judge_of(chat: Arc<dyn ChatModel>) -> JudgeModels {
         chat,
         embedder: Some(Arc::new(BagOfWords)),
     }
-}
-
-/// A scripted reply whose text is `v` as JSON.
-fn json_reply(v: Value) -> Value {
-    text_reply(&v.to_string())
-}
-
-fn text_reply(t: &str) -> Value {
-    json!({"type": "reply", "text": t})
-}
-
-fn verdicts(vs: &[u8]) -> Value {
-    let list: Vec<Value> = vs
-        .iter()
-        .enumerate()
-        .map(|(i, v)| json!({"reason": format!("reason {}", i + 1), "verdict": v}))
-        .collect();
-    json_reply(json!({ "verdicts": list }))
 }
 
 fn sample(reference: Option<&str>) -> EvalSample {

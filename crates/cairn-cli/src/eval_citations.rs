@@ -32,12 +32,21 @@ pub struct Args {
     flags: CalibrationFlags,
 }
 
+/// A count that must be positive, refused by clap (naming the flag) otherwise.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
 /// The flags `eval citations` and `eval calibrate` share: both score a verifier against human
 /// labels, by a judge when one is named.
 #[derive(clap::Args)]
 pub struct CalibrationFlags {
-    /// Judge calls in flight at once
-    #[arg(long, default_value_t = 4)]
+    /// Judge calls in flight at once (at least 1)
+    #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     pub concurrency: usize,
     /// Print the report as one JSON object
     #[arg(long)]

@@ -443,8 +443,8 @@ pub fn calibrate(g: &Globals, a: CalibrateArgs) -> Result<ExitCode> {
             a.threshold
         );
     }
-    if a.max_rows == Some(0) || a.flags.concurrency == 0 {
-        anyhow::bail!("--max-rows and --concurrency need a positive number");
+    if a.max_rows == Some(0) {
+        anyhow::bail!("--max-rows needs a positive number");
     }
     let mut rows = rag::calibrate::load_labels(&a.labels)?;
     truncate(&mut rows, a.max_rows);
